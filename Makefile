@@ -1,0 +1,37 @@
+# One command does all set-up: every target creates .venv and installs the
+# pinned requirements (requirements.txt) when they are missing or changed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: reproduce test lab gallery bench clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip >/dev/null
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pclkit)" >/dev/null
+	touch $(STAMP)
+
+## the main job on the embedded SynthFaces data (see README "Results")
+reproduce: $(STAMP)
+	$(PY) -m pclkit reproduce
+
+## the test suite (what CI runs)
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## JupyterLab on the notebooks
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+gallery: $(STAMP)
+	$(PY) -m pclkit gallery --out figures/synthfaces_gallery
+
+bench: $(STAMP)
+	$(PY) -m pclkit bench --json results/bench.json
+
+clean-venv:
+	rm -rf $(VENV)
