@@ -25,7 +25,7 @@ def as_tensors(dataset: Dataset, progress: bool = True) -> tuple[torch.Tensor, d
     columns: dict[str, list] = {}
     for i in tqdm(range(n), desc=f"loading {type(dataset).__name__}", disable=not progress):
         image, labels = dataset[i]
-        images.append((image.clamp(0, 1) * 255).round().to(torch.uint8))
+        images.append(image)
         for key, value in labels.items():
             columns.setdefault(key, []).append(value)
     stacked = {}
@@ -35,4 +35,7 @@ def as_tensors(dataset: Dataset, progress: bool = True) -> tuple[torch.Tensor, d
         elif isinstance(values[0], (bool, int, float)):
             stacked[key] = torch.tensor(values)
         # strings (e.g. file paths) stay out of the tensor dict
-    return torch.stack(images), stacked
+    # One vectorised conversion: per-image tensor ops cost milliseconds each
+    # in thread start-up on small images, which dominates for ~1,000 items.
+    images_u8 = (torch.stack(images).clamp_(0, 1) * 255).round_().to(torch.uint8)
+    return images_u8, stacked
