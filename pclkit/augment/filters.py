@@ -1,0 +1,117 @@
+"""Spatial filters of the appearance family: per-image Gaussian blur and gradient-magnitude maps.
+
+Both keep the geometry of the face (symmetric kernels, same size out), so they
+are pose-preserving. Reference: the face views of PCL (Liu et al., CVPR 2023)
+use SimCLR's blur (Chen et al., ICML 2020: kernel 10% of the image side, sigma
+drawn from [0.1, 2.0], p = 0.8) and a gradient-magnitude map it calls "Sobel"
+(central differences on the grey image, p = 0.6).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from pclkit.augment.colour import LUMA_WEIGHTS
+
+
+def blur_kernel_size(image_size: int, fraction: float = 0.1) -> int:
+    """Odd kernel size of about ``fraction`` of ``image_size`` (SimCLR: 10%); 7 for 64 px, 1 means no blur."""
+    return int(fraction * image_size) // 2 * 2 + 1
+
+
+def gaussian_weights(sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """``(B,)`` standard deviations in pixels -> ``(B, kernel_size)`` normalised 1D Gaussian taps.
+
+    A sigma of 0 (or less) gives the identity kernel (a single centre tap).
+    """
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size}")
+    radius = kernel_size // 2
+    offsets = torch.arange(-radius, radius + 1, device=sigma.device, dtype=torch.float32)
+    safe_sigma = sigma.float().clamp_min(1e-6).view(-1, 1)
+    taps = torch.exp(-0.5 * (offsets / safe_sigma) ** 2)
+    taps = taps / taps.sum(dim=1, keepdim=True)
+    identity = (offsets == 0).float().expand_as(taps)
+    return torch.where((sigma > 0).view(-1, 1), taps, identity)
+
+
+def _reflect_index(index: torch.Tensor, size: int) -> torch.Tensor:
+    # mirror without repeating the edge pixel, as F.pad(mode="reflect")
+    index = torch.where(index < 0, -index, index)
+    return torch.where(index >= size, 2 * (size - 1) - index, index)
+
+
+def blur_matrices(weights: torch.Tensor, size: int) -> torch.Tensor:
+    """``(B, k)`` 1D taps -> ``(B, size, size)`` banded matrices that filter a signal of length ``size``.
+
+    Reflect padding is folded into the matrix, so ``K @ signal`` is the padded
+    convolution. A batched matmul with these matrices is faster on CPU than a
+    grouped convolution with one group per image and channel (measured ~25 ms
+    vs ~40 ms for 256x3x64x64 on 2 busy cores), and exact.
+    """
+    batch, kernel_size = weights.shape
+    radius = kernel_size // 2
+    if radius >= size:
+        raise ValueError(f"blur kernel of size {kernel_size} is too large for an image side of {size}")
+    device = weights.device
+    rows = torch.arange(size, device=device).view(1, size)
+    offsets = torch.arange(-radius, radius + 1, device=device).view(kernel_size, 1)
+    columns = _reflect_index(rows + offsets, size)  # (k, size): source pixel of tap o for output i
+    one_hot = torch.zeros(kernel_size, size, size, device=device)
+    one_hot.scatter_(2, columns.unsqueeze(-1), 1.0)
+    return torch.einsum("bo,oij->bij", weights.float(), one_hot)
+
+
+def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """Blur each image with its own Gaussian (separable, reflect padding).
+
+    Args:
+        images: ``(B, 3, H, W)`` float.
+        sigma: ``(B,)`` standard deviation in pixels per image (0 = unchanged).
+        kernel_size: odd number of taps, shared by the batch.
+
+    Returns:
+        ``(B, 3, H, W)``, same dtype; values stay in the input range (convex weights).
+    """
+    batch, channels, height, width = images.shape
+    if sigma.shape != (batch,):
+        raise ValueError(f"sigma must have shape (B,) = ({batch},), got {tuple(sigma.shape)}")
+    weights = gaussian_weights(sigma, kernel_size)
+    vertical = blur_matrices(weights, height).to(images.dtype)
+    horizontal = vertical if width == height else blur_matrices(weights, width).to(images.dtype)
+    # rows of all three channels share the horizontal kernel: one bmm on a free view
+    rows = torch.bmm(images.reshape(batch, channels * height, width), horizontal.transpose(1, 2))
+    rows = rows.view(batch, channels, height, width)
+    return torch.einsum("bij,bcjw->bciw", vertical, rows)
+
+
+def grey_gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
+    """Gradient magnitude of the BT.601 luma: ``(B, 3, H, W)`` -> ``(B, 1, H, W)`` in [0, 1].
+
+    Central differences ``g[x+1] - g[x-1]`` in both directions, magnitude
+    ``sqrt(gx^2 + gy^2)`` clamped to [0, 1]. Unlike the reference code, borders
+    are replicate-padded (zero padding draws a bright frame around every image)
+    and values above 1 are clamped (the reference's conversion to 8 bits wraps
+    them around).
+    """
+    luma = torch.tensor(LUMA_WEIGHTS, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    grey = (images * luma).sum(dim=1, keepdim=True)
+    padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
+    grad_x = padded[:, :, 1:-1, 2:] - padded[:, :, 1:-1, :-2]
+    grad_y = padded[:, :, 2:, 1:-1] - padded[:, :, :-2, 1:-1]
+    return torch.sqrt(grad_x * grad_x + grad_y * grad_y).clamp_(max=1.0)
+
+
+def gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
+    """Gradient-magnitude ("Sobel") map of the grey image, repeated to 3 channels.
+
+    See :func:`grey_gradient_magnitude` for the filter.
+
+    Args:
+        images: ``(B, 3, H, W)`` float in [0, 1].
+
+    Returns:
+        ``(B, 3, H, W)`` in [0, 1], same dtype, all three channels equal.
+    """
+    return grey_gradient_magnitude(images).expand(-1, 3, -1, -1).contiguous()
