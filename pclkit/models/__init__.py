@@ -1,0 +1,149 @@
+"""Models of PCL and the SimCLR baseline: ``ModelConfig`` + ``build_model``.
+
+Encoders by name: ``small`` (compact BN convnet, CPU default), ``facecycle``
+(the reference architecture), ``resnet18`` / ``resnet50`` (torchvision,
+weights=None, 64-px stem). See :mod:`pclkit.models.pcl` for the model API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable
+
+from torch import nn
+
+from pclkit.models.encoder import BranchedEncoder
+from pclkit.models.heads import ProjectionHead, SwapDecoder
+from pclkit.models.pcl import METHODS, PCLModel
+
+__all__ = [
+    "ModelConfig",
+    "build_model",
+    "build_encoder",
+    "ENCODERS",
+    "METHODS",
+    "PCLModel",
+    "BranchedEncoder",
+    "ProjectionHead",
+    "SwapDecoder",
+    "count_parameters",
+]
+
+#: per-encoder defaults for the sizes left as None in ModelConfig
+_REFERENCE_SIZES = {"proj_hidden_dim": 2048, "proj_dim": 512, "decoder_width": 512}
+_DEFAULTS: dict[str, dict[str, int]] = {
+    # small: a wide decoder seed but narrow high-resolution stages, which dominate its cost
+    "small": {"proj_hidden_dim": 512, "proj_dim": 128, "decoder_width": 256, "decoder_stage_width": 32},
+    "facecycle": dict(_REFERENCE_SIZES),
+    "resnet18": dict(_REFERENCE_SIZES),
+    "resnet50": dict(_REFERENCE_SIZES),
+}
+ENCODERS = tuple(_DEFAULTS)
+
+
+@dataclass
+class ModelConfig:
+    """Which encoder/method to build and the head sizes.
+
+    Attributes:
+        encoder: ``small`` | ``facecycle`` | ``resnet18`` | ``resnet50``.
+        method: ``pcl`` | ``simclr``.
+        image_size: input side in pixels (64 in the paper; all encoders need a multiple of 16).
+        width: base channel width of the ``small`` encoder (ignored by the others).
+        proj_hidden_dim, proj_dim: projection head sizes; None = the encoder's default
+            (2048/512 as the reference; 512/128 for ``small``).
+        decoder_width: channels of the decoder's 1x1 seed map; None = 512 (reference), 256 for ``small``.
+        decoder_stage_width: channels of the decoder's upsampling stages; None = 32 for
+            ``small``, else decoder_width // 2 (the reference: 256).
+    """
+
+    encoder: str = "small"
+    method: str = "pcl"
+    image_size: int = 64
+    width: int = 32
+    proj_hidden_dim: int | None = None
+    proj_dim: int | None = None
+    decoder_width: int | None = None
+    decoder_stage_width: int | None = None
+
+    def resolved(self) -> "ModelConfig":
+        """A copy with every None replaced by the encoder default (what a checkpoint stores)."""
+        self.validate()
+        defaults = _DEFAULTS[self.encoder]
+        filled = replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
+        if filled.decoder_stage_width is None:
+            filled.decoder_stage_width = max(filled.decoder_width // 2, 1)
+        return filled
+
+    def validate(self) -> None:
+        if self.encoder not in _DEFAULTS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.image_size < 16 or self.image_size % 16:
+            raise ValueError(f"image_size must be a positive multiple of 16, got {self.image_size}")
+        for name in ("width", "proj_hidden_dim", "proj_dim", "decoder_width", "decoder_stage_width"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _small(cfg: ModelConfig) -> BranchedEncoder:
+    from pclkit.models.small import small_encoder
+
+    return small_encoder(width=cfg.width, input_size=cfg.image_size)
+
+
+def _facecycle(cfg: ModelConfig) -> BranchedEncoder:
+    from pclkit.models.facecycle import facecycle_encoder
+
+    return facecycle_encoder(input_size=cfg.image_size)
+
+
+def _resnet(depth: int) -> Callable[[ModelConfig], BranchedEncoder]:
+    def build(cfg: ModelConfig) -> BranchedEncoder:
+        from pclkit.models.resnet import resnet_encoder
+
+        return resnet_encoder(depth, input_size=cfg.image_size)
+
+    return build
+
+
+_ENCODER_BUILDERS: dict[str, Callable[[ModelConfig], BranchedEncoder]] = {
+    "small": _small,
+    "facecycle": _facecycle,
+    "resnet18": _resnet(18),
+    "resnet50": _resnet(50),
+}
+
+
+def build_encoder(cfg: ModelConfig) -> BranchedEncoder:
+    """The encoder named by ``cfg.encoder`` (randomly initialised)."""
+    cfg.validate()
+    return _ENCODER_BUILDERS[cfg.encoder](cfg)
+
+
+def build_model(cfg: ModelConfig | None = None, **overrides: Any) -> PCLModel:
+    """Build a :class:`PCLModel` (PCL or SimCLR) from a config (fields may be overridden by keyword).
+
+    ``model.config`` holds the resolved :class:`ModelConfig`.
+    """
+    cfg = replace(cfg or ModelConfig(), **overrides).resolved()
+    model = PCLModel(
+        build_encoder(cfg),
+        method=cfg.method,
+        proj_hidden_dim=cfg.proj_hidden_dim,
+        proj_dim=cfg.proj_dim,
+        decoder_width=cfg.decoder_width,
+        decoder_stage_width=cfg.decoder_stage_width,
+    )
+    model.config = cfg
+    return model
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (optionally only those with requires_grad)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,103 @@
+"""Projection heads and the pose-disentangled decoder of PCL.
+
+* :class:`ProjectionHead` -- the reference heads: Linear, ReLU, Linear, BatchNorm1d.
+* :class:`SwapDecoder` -- D(F_f, F_p) of the pose-disentangled decoder (PDD),
+  Liu et al., CVPR 2023, Sec. 3.2: z = normalize(F_f + F_p), Linear to a
+  1x1 map, then upsampling stages to the image.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["ProjectionHead", "SwapDecoder"]
+
+
+class ProjectionHead(nn.Module):
+    """MLP projection head g(.) of SimCLR (Chen et al., ICML 2020) as in the PCL reference.
+
+    Linear(in, hidden) -> ReLU -> Linear(hidden, out) -> BatchNorm1d(out).
+    The reference uses 2048 -> 2048 -> 512 for both the face and the pose head.
+
+    Shapes: (B, in_dim) -> (B, out_dim).
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.fc1 = nn.Linear(in_dim, hidden_dim)
+        self.act = nn.ReLU(inplace=True)
+        self.fc2 = nn.Linear(hidden_dim, out_dim)
+        self.bn = nn.BatchNorm1d(out_dim)
+
+    def forward(self, feat: Tensor) -> Tensor:
+        if feat.dim() != 2 or feat.shape[1] != self.in_dim:
+            raise ValueError(f"projection head expects (B, {self.in_dim}) features, got {tuple(feat.shape)}")
+        return self.bn(self.fc2(self.act(self.fc1(feat))))
+
+
+def _decoder_channels(stage_width: int, num_upsamplings: int) -> list[int]:
+    """Output channels of the upsampling stages, as the reference for 64 px.
+
+    Reference (stage width 256, 6 upsamplings): 256, 256, 256, 256, 128, then 3.
+    """
+    if num_upsamplings < 2:
+        raise ValueError(f"decoder needs at least 2 upsampling stages, got {num_upsamplings}")
+    return [stage_width] * (num_upsamplings - 2) + [max(stage_width // 2, 1), 3]
+
+
+class SwapDecoder(nn.Module):
+    """Pose-disentangled decoder D(F_f, F_p) (Liu et al., CVPR 2023, Eq. 2; FaceCycle-style generator).
+
+    z = normalize(F_f + F_p) (sum, then L2 -- not concatenation), then
+    Linear(in_dim, width) -> (width, 1, 1), log2(out_size) stages of
+    [ReLU, bilinear x2, conv3x3, BN] with ``stage_width`` channels (half of
+    that in the last-but-one stage) -- the last stage's conv gives the 3
+    output channels and has no BN -- then a sigmoid.
+
+    The reference ends in ``tanh`` (range [-1, 1]) against targets in [0, 1],
+    so it can never reproduce dark pixels exactly and wastes half its range;
+    a sigmoid matches the [0, 1] targets.
+
+    With width 512, stage_width 256 (the default, width // 2) and out_size 64
+    this is the reference generator, 4.30 M parameters (2048-d features).
+    The late, high-resolution stages dominate the cost, so a cheap decoder
+    keeps a wide seed and narrows ``stage_width``.
+
+    Shapes: F_f, F_p (B, in_dim) -> image (B, 3, out_size, out_size) in [0, 1].
+    """
+
+    def __init__(self, in_dim: int, width: int = 512, out_size: int = 64, stage_width: int | None = None) -> None:
+        super().__init__()
+        num_up = int(round(math.log2(out_size)))
+        if 2**num_up != out_size:
+            raise ValueError(f"decoder out_size must be a power of two, got {out_size}")
+        self.in_dim, self.width, self.out_size = in_dim, width, out_size
+        self.fc = nn.Linear(in_dim, width)
+        layers: list[nn.Module] = []
+        in_ch = width
+        channels = _decoder_channels(stage_width or width // 2, num_up)
+        for i, out_ch in enumerate(channels):
+            layers += [
+                nn.ReLU(inplace=False),
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(in_ch, out_ch, 3, padding=1),
+            ]
+            if i < len(channels) - 1:
+                layers.append(nn.BatchNorm2d(out_ch))
+            in_ch = out_ch
+        self.stages = nn.Sequential(*layers)
+
+    def forward(self, face_feat: Tensor, pose_feat: Tensor) -> Tensor:
+        for name, feat in (("F_f", face_feat), ("F_p", pose_feat)):
+            if feat.dim() != 2 or feat.shape[1] != self.in_dim:
+                raise ValueError(f"decoder expects {name} of shape (B, {self.in_dim}), got {tuple(feat.shape)}")
+        if face_feat.shape[0] != pose_feat.shape[0]:
+            raise ValueError(f"F_f {tuple(face_feat.shape)} and F_p {tuple(pose_feat.shape)} differ in batch size")
+        code = F.normalize(face_feat + pose_feat, dim=1)  # (B, in_dim)
+        seed = self.fc(code)[:, :, None, None]  # (B, width, 1, 1)
+        return torch.sigmoid(self.stages(seed))

@@ -1,0 +1,402 @@
+"""Tests of pclkit.losses against deliberately naive loop implementations of each formula."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pclkit.losses import (
+    SWAP_TERM_NAMES,
+    DynamicWeightAverage,
+    mix_negatives,
+    nt_xent,
+    orthogonality,
+    pose_contrastive,
+    sample_beta,
+    swap_reconstruction,
+)
+
+# ---------------------------------------------------------------------------
+# naive references: plain Python loops over rows, float64
+
+
+def _cos(u: torch.Tensor, v: torch.Tensor) -> float:
+    u, v = u.double().tolist(), v.double().tolist()
+    dot = sum(a * b for a, b in zip(u, v))
+    return dot / (math.sqrt(sum(a * a for a in u)) * math.sqrt(sum(b * b for b in v)))
+
+
+def naive_nt_xent(z_a, z_b, tau):
+    rows = list(z_a) + list(z_b)
+    n = len(rows)
+    batch = len(z_a)
+    total = 0.0
+    for k in range(n):
+        pos = (k + batch) % n
+        denom = sum(math.exp(_cos(rows[k], rows[m]) / tau) for m in range(n) if m != k)
+        total += -math.log(math.exp(_cos(rows[k], rows[pos]) / tau) / denom)
+    return total / n
+
+
+def naive_pose_contrastive(anchor, positive, negatives, tau, positive_in_denominator=True):
+    per_sample = []
+    for i in range(len(anchor)):
+        term = 0.0
+        for query, key in ((anchor[i], positive[i]), (positive[i], anchor[i])):
+            pos = math.exp(_cos(query, key) / tau)
+            negs = sum(math.exp(_cos(query, neg) / tau) for neg in negatives[i])
+            term += -math.log(pos / ((pos if positive_in_denominator else 0.0) + negs))
+        per_sample.append(term)
+    return per_sample
+
+
+def naive_dsn(face, pose):
+    batch, d_f, d_p = len(face), face.shape[1], pose.shape[1]
+    f = face.double().tolist()
+    p = pose.double().tolist()
+    f_mean = [sum(f[i][a] for i in range(batch)) / batch for a in range(d_f)]
+    p_mean = [sum(p[i][b] for i in range(batch)) / batch for b in range(d_p)]
+    f_c = [[f[i][a] - f_mean[a] for a in range(d_f)] for i in range(batch)]
+    p_c = [[p[i][b] - p_mean[b] for b in range(d_p)] for i in range(batch)]
+    f_n = [[x / math.sqrt(sum(y * y for y in row)) for x in row] for row in f_c]
+    p_n = [[x / math.sqrt(sum(y * y for y in row)) for x in row] for row in p_c]
+    total = 0.0
+    for a in range(d_f):
+        for b in range(d_p):
+            entry = sum(f_n[i][a] * p_n[i][b] for i in range(batch))
+            total += entry**2
+    return total / (d_f * d_p)
+
+
+def naive_dot(face, pose):
+    return sum(sum(x * y for x, y in zip(fr, pr)) ** 2 for fr, pr in zip(face.tolist(), pose.tolist())) / len(face)
+
+
+COMBOS = [(2, 3, 1, 0.07), (3, 8, 4, 0.5), (5, 16, 2, 1.0), (4, 5, 7, 0.2)]  # (B, D, M, tau)
+
+
+# ---------------------------------------------------------------------------
+# NT-Xent
+
+
+@pytest.mark.parametrize("batch,dim,_m,tau", COMBOS)
+def test_nt_xent_matches_naive_loop(batch, dim, _m, tau):
+    z_a, z_b = torch.randn(batch, dim), torch.randn(batch, dim)
+    assert nt_xent(z_a, z_b, tau).item() == pytest.approx(naive_nt_xent(z_a, z_b, tau), rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 7])
+def test_nt_xent_identical_embeddings_give_log_2b_minus_1(batch):
+    z = torch.ones(batch, 4)
+    assert nt_xent(z, z, 0.07).item() == pytest.approx(-math.log(1 / (2 * batch - 1)), abs=1e-5)
+
+
+def test_nt_xent_is_symmetric_and_scale_invariant():
+    z_a, z_b = torch.randn(6, 10), torch.randn(6, 10)
+    assert nt_xent(z_a, z_b).item() == pytest.approx(nt_xent(z_b, z_a).item(), rel=1e-6)
+    assert nt_xent(3.0 * z_a, 0.2 * z_b).item() == pytest.approx(nt_xent(z_a, z_b).item(), rel=1e-5)
+
+
+def test_nt_xent_lower_for_aligned_pairs():
+    z_a = torch.randn(8, 16)
+    assert nt_xent(z_a, z_a + 0.01 * torch.randn(8, 16)) < nt_xent(z_a, torch.randn(8, 16))
+
+
+def test_nt_xent_float32_under_bf16_autocast_with_finite_grads():
+    z_a = torch.randn(16, 32, requires_grad=True)
+    z_b = torch.randn(16, 32, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = nt_xent(z_a.bfloat16(), z_b.bfloat16())
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert torch.isfinite(z_a.grad).all() and torch.isfinite(z_b.grad).all()
+    assert z_a.grad.abs().sum() > 0
+
+
+def test_nt_xent_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        nt_xent(torch.randn(4, 8), torch.randn(5, 8))
+    with pytest.raises(ValueError, match=r"\(B, D\)"):
+        nt_xent(torch.randn(4, 8, 2), torch.randn(4, 8, 2))
+    with pytest.raises(ValueError, match="temperature"):
+        nt_xent(torch.randn(4, 8), torch.randn(4, 8), temperature=0.0)
+
+
+# ---------------------------------------------------------------------------
+# pose contrastive
+
+
+@pytest.mark.parametrize("batch,dim,num_neg,tau", COMBOS)
+@pytest.mark.parametrize("positive_in_denominator", [True, False])
+def test_pose_contrastive_matches_naive_loop(batch, dim, num_neg, tau, positive_in_denominator):
+    anchor, positive = torch.randn(batch, dim), torch.randn(batch, dim)
+    negatives = torch.randn(batch, num_neg, dim)
+    expected = naive_pose_contrastive(anchor, positive, negatives, tau, positive_in_denominator)
+    per_sample = pose_contrastive(anchor, positive, negatives, tau, positive_in_denominator, reduction="none")
+    assert per_sample.shape == (batch,)
+    assert per_sample.tolist() == pytest.approx(expected, rel=1e-4, abs=1e-5)
+    mean = pose_contrastive(anchor, positive, negatives, tau, positive_in_denominator)
+    assert mean.item() == pytest.approx(sum(expected) / batch, rel=1e-4, abs=1e-5)
+
+
+def test_pose_contrastive_each_anchor_sees_only_its_own_negatives():
+    batch, num_neg, dim, k = 5, 4, 12, 2
+    anchor, positive = torch.randn(batch, dim), torch.randn(batch, dim)
+    negatives = torch.randn(batch, num_neg, dim)
+    before = pose_contrastive(anchor, positive, negatives, reduction="none")
+    perturbed = negatives.clone()
+    perturbed[k] = torch.randn(num_neg, dim)
+    after = pose_contrastive(anchor, positive, perturbed, reduction="none")
+    changed = (after - before).abs() > 1e-6
+    assert changed.tolist() == [i == k for i in range(batch)]
+
+
+def test_pose_contrastive_is_symmetric_in_anchor_and_positive():
+    anchor, positive, negatives = torch.randn(6, 8), torch.randn(6, 8), torch.randn(6, 3, 8)
+    forward = pose_contrastive(anchor, positive, negatives, reduction="none")
+    swapped = pose_contrastive(positive, anchor, negatives, reduction="none")
+    torch.testing.assert_close(forward, swapped)
+
+
+def test_pose_contrastive_analytic_orthogonal_negatives():
+    # anchor = positive = e_0, negatives orthogonal: each direction is -log(e^{1/t} / (e^{1/t} + M))
+    tau, num_neg = 0.5, 3
+    anchor = torch.zeros(2, 4)
+    anchor[:, 0] = 1
+    negatives = torch.zeros(2, num_neg, 4)
+    negatives[:, :, 1] = 1
+    expected = 2 * -math.log(math.exp(1 / tau) / (math.exp(1 / tau) + num_neg))
+    assert pose_contrastive(anchor, anchor, negatives, tau).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_pose_contrastive_finite_grads_and_bad_shapes():
+    anchor = torch.randn(4, 8, requires_grad=True)
+    negatives = torch.randn(4, 3, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = pose_contrastive(anchor.bfloat16(), torch.randn(4, 8).bfloat16(), negatives.bfloat16())
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert torch.isfinite(anchor.grad).all() and torch.isfinite(negatives.grad).all()
+    with pytest.raises(ValueError, match=r"\(B, M, D\)"):
+        pose_contrastive(torch.randn(4, 8), torch.randn(4, 8), torch.randn(3, 2, 8))
+    with pytest.raises(ValueError, match=r"\(B, M, D\)"):
+        pose_contrastive(torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8))
+
+
+# ---------------------------------------------------------------------------
+# orthogonality
+
+
+@pytest.mark.parametrize("batch,dim_f,dim_p", [(3, 4, 4), (6, 5, 7), (10, 16, 16)])
+def test_orthogonality_dsn_matches_naive_loop(batch, dim_f, dim_p):
+    face, pose = torch.randn(batch, dim_f), torch.randn(batch, dim_p)
+    assert orthogonality(face, pose, "dsn").item() == pytest.approx(naive_dsn(face, pose), rel=1e-4, abs=1e-7)
+
+
+@pytest.mark.parametrize("batch,dim", [(3, 4), (8, 16)])
+def test_orthogonality_dot_matches_naive_loop(batch, dim):
+    face, pose = torch.randn(batch, dim), torch.randn(batch, dim)
+    assert orthogonality(face, pose, "dot").item() == pytest.approx(naive_dot(face, pose), rel=1e-5)
+
+
+def test_orthogonality_dot_zero_for_branches_in_disjoint_dimensions():
+    face, pose = torch.zeros(8, 10), torch.zeros(8, 10)
+    face[:, :5] = torch.randn(8, 5)
+    pose[:, 5:] = torch.randn(8, 5)
+    assert orthogonality(face, pose, "dot").item() == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["dsn", "dot"])
+def test_orthogonality_zero_for_orthogonal_branches_and_symmetric(mode):
+    # DSN looks at F̃_fᵀF̃_p, a sum over samples: it is zero when no sample has
+    # both a (centred) face and a pose component. Rows come in +v/-v pairs so
+    # centring over the batch leaves them unchanged.
+    v, u = torch.randn(2, 10), torch.randn(2, 10)
+    zeros = torch.zeros(4, 10)
+    face = torch.cat([v, -v, zeros])
+    pose = torch.cat([zeros, u, -u])
+    assert orthogonality(face, pose, mode).item() == pytest.approx(0.0, abs=1e-12)
+    a, b = torch.randn(8, 10), torch.randn(8, 10)
+    assert orthogonality(a, b, mode).item() == pytest.approx(orthogonality(b, a, mode).item(), rel=1e-6)
+    assert orthogonality(a, a, mode) > orthogonality(a, b, mode)
+
+
+def test_orthogonality_finite_grads_and_errors():
+    face = torch.randn(6, 8, requires_grad=True)
+    pose = torch.randn(6, 8, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = orthogonality(face.bfloat16(), pose.bfloat16())
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(face.grad).all() and torch.isfinite(pose.grad).all()
+    with pytest.raises(ValueError, match="mode"):
+        orthogonality(face, pose, "cosine")
+    with pytest.raises(ValueError, match="batch size"):
+        orthogonality(torch.randn(6, 8), torch.randn(5, 8))
+
+
+# ---------------------------------------------------------------------------
+# swap reconstruction
+
+
+class CountingDecoder(torch.nn.Module):
+    """A small deterministic decoder (no BatchNorm) that counts its calls."""
+
+    def __init__(self, dim: int, size: int) -> None:
+        super().__init__()
+        self.face_proj = torch.nn.Linear(dim, 3 * size * size)
+        self.pose_proj = torch.nn.Linear(dim, 3 * size * size)
+        self.size = size
+        self.calls = 0
+
+    def forward(self, face, pose):
+        self.calls += 1
+        out = torch.sigmoid(self.face_proj(face) + 2 * self.pose_proj(pose))
+        return out.reshape(-1, 3, self.size, self.size)
+
+
+def test_swap_reconstruction_matches_four_separate_l1_terms_in_one_call():
+    batch, dim, size = 3, 6, 8
+    images, images_hat = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
+    face, face_hat, pose, pose_hat = (torch.randn(batch, dim) for _ in range(4))
+    decoder = CountingDecoder(dim, size)
+    out = swap_reconstruction(images, images_hat, face, face_hat, pose, pose_hat, decoder)
+    assert decoder.calls == 1
+    naive = []
+    for target, f, p in ((images, face, pose), (images_hat, face, pose_hat),
+                         (images, face_hat, pose), (images_hat, face_hat, pose_hat)):
+        recon = decoder(f, p)
+        total = sum(abs(a - b) for a, b in zip(recon.flatten().tolist(), target.flatten().tolist()))
+        naive.append(total / target.numel())
+    assert out.terms.tolist() == pytest.approx(naive, rel=1e-5)
+    assert out.total.item() == pytest.approx(sum(naive), rel=1e-5)
+    assert out.reconstructions.shape == (4, batch, 3, size, size)
+    assert list(out.named_terms()) == list(SWAP_TERM_NAMES)
+
+
+def test_swap_reconstruction_takes_pose_from_the_view_it_reproduces():
+    # an oracle decoder whose output depends only on the pose code: it gives
+    # zero loss iff every reconstruction takes its pose from its target view
+    batch, size = 4, 8
+    images, images_hat = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
+    bank = torch.cat([images, images_hat])  # code j -> image j
+    pose = F.one_hot(torch.arange(batch), 2 * batch).float()
+    pose_hat = F.one_hot(torch.arange(batch, 2 * batch), 2 * batch).float()
+    face, face_hat = torch.randn(batch, 2 * batch), torch.randn(batch, 2 * batch)
+
+    def oracle(face_feat, pose_feat):
+        return bank[pose_feat.argmax(dim=1)]
+
+    out = swap_reconstruction(images, images_hat, face, face_hat, pose, pose_hat, oracle)
+    assert out.total.item() == pytest.approx(0.0, abs=1e-7)
+    # swapping pose and pose_hat makes the decoder copy the wrong view
+    wrong = swap_reconstruction(images, images_hat, face, face_hat, pose_hat, pose, oracle)
+    assert (wrong.terms > 0.05).all()
+
+
+def test_swap_reconstruction_grads_and_errors():
+    batch, dim, size = 2, 4, 8
+    decoder = CountingDecoder(dim, size)
+    feats = [torch.randn(batch, dim, requires_grad=True) for _ in range(4)]
+    images = torch.rand(batch, 3, size, size)
+    out = swap_reconstruction(images, images.flip(-1), *feats, decoder)
+    out.total.backward()
+    assert all(torch.isfinite(f.grad).all() and f.grad.abs().sum() > 0 for f in feats)
+    with pytest.raises(ValueError, match="batch"):
+        swap_reconstruction(images, images, torch.randn(3, dim), *feats[1:], decoder)
+    with pytest.raises(ValueError, match="decoder returned"):
+        swap_reconstruction(torch.rand(batch, 3, 16, 16), torch.rand(batch, 3, 16, 16), *feats, decoder)
+
+
+# ---------------------------------------------------------------------------
+# Dynamic Weight Average
+
+
+def test_dwa_is_one_for_the_first_two_epochs_then_hand_computed():
+    dwa = DynamicWeightAverage(num_losses=2, temperature=2.0)
+    assert dwa.weights.tolist() == [1.0, 1.0]
+    dwa.update([2.0, 1.0])
+    assert dwa.weights.tolist() == [1.0, 1.0]
+    dwa.update([1.0, 1.0])
+    # w = (1/2, 1/1); alpha_k = 2 exp(w_k/2) / (exp(0.25) + exp(0.5))
+    # = 2 * 1.2840254 / 2.9327467, 2 * 1.6487213 / 2.9327467
+    assert dwa.weights.tolist() == pytest.approx([0.8756471, 1.1243529], rel=1e-6)
+    dwa.update([0.5, 1.5])  # only the last two epochs count: w = (0.5/1, 1.5/1)
+    # alpha = 2 exp(0.25) / (exp(0.25) + exp(0.75)), 2 exp(0.75) / (...) with exp(0.75) = 2.1170000
+    assert dwa.weights.tolist() == pytest.approx([0.7550813, 1.2449187], rel=1e-6)
+    assert dwa.weights.sum().item() == pytest.approx(2.0)
+
+
+def test_dwa_three_losses_equal_ratios_give_ones():
+    dwa = DynamicWeightAverage(num_losses=3, temperature=2.0)
+    dwa.update(torch.tensor([3.0, 2.0, 1.0]))
+    dwa.update(torch.tensor([1.5, 1.0, 0.5]))
+    assert dwa.weights.tolist() == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_dwa_state_round_trip_with_weights_only_load():
+    dwa = DynamicWeightAverage()
+    dwa.update([2.0, 1.0])
+    dwa.update([1.0, 3.0])
+    buffer = io.BytesIO()
+    torch.save(dwa.state_dict(), buffer)
+    buffer.seek(0)
+    restored = DynamicWeightAverage()
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    torch.testing.assert_close(restored.weights, dwa.weights)
+    restored.update([1.0, 1.0])
+    dwa.update([1.0, 1.0])
+    torch.testing.assert_close(restored.weights, dwa.weights)
+    fresh = DynamicWeightAverage()
+    fresh.load_state_dict(DynamicWeightAverage().state_dict())
+    assert fresh.weights.tolist() == [1.0, 1.0]
+
+
+def test_dwa_rejects_bad_updates():
+    dwa = DynamicWeightAverage()
+    with pytest.raises(ValueError, match="expected 2"):
+        dwa.update([1.0])
+    with pytest.raises(ValueError, match="finite"):
+        dwa.update([1.0, float("nan")])
+    with pytest.raises(ValueError, match="losses"):
+        DynamicWeightAverage(num_losses=3).load_state_dict(dwa.state_dict())
+
+
+# ---------------------------------------------------------------------------
+# Beta mixing of negatives
+
+
+@pytest.mark.parametrize("alpha", [1.6, 0.5])
+def test_sample_beta_matches_the_beta_distribution(alpha):
+    from scipy import stats
+
+    generator = torch.Generator().manual_seed(0)
+    samples = sample_beta((20000,), alpha, alpha, generator)
+    assert samples.min() >= 0 and samples.max() <= 1
+    assert samples.mean().item() == pytest.approx(0.5, abs=0.01)
+    expected_var = alpha * alpha / ((2 * alpha) ** 2 * (2 * alpha + 1))
+    assert samples.var().item() == pytest.approx(expected_var, rel=0.05)
+    assert stats.kstest(samples.numpy(), stats.beta(alpha, alpha).cdf).pvalue > 1e-3
+
+
+def test_mix_negatives_mixes_only_within_the_same_sample():
+    batch, num_neg = 3, 4
+    dim = batch * num_neg
+    negatives = torch.eye(dim).reshape(batch, num_neg, dim)  # negative (i, m) is basis vector i*M + m
+    mixed = mix_negatives(negatives, torch.Generator().manual_seed(1))
+    assert mixed.shape == negatives.shape
+    for i in range(batch):
+        for m in range(num_neg):
+            row = mixed[i, m]
+            support = row.nonzero().flatten().tolist()
+            own = set(range(i * num_neg, (i + 1) * num_neg))
+            assert set(support) <= own, "a negative was mixed with another sample's negative"
+            assert i * num_neg + m in support and len(support) == 2
+            assert row.sum().item() == pytest.approx(1.0, abs=1e-6)
+    again = mix_negatives(negatives, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(mixed, again)
+    with pytest.raises(ValueError, match="at least 2"):
+        mix_negatives(torch.randn(2, 1, 4))

@@ -1,0 +1,347 @@
+"""Tests of pclkit.models: shapes, parameter counts, SimCLR variant, bf16/channels_last, one PCL step."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pclkit.losses import nt_xent, orthogonality, pose_contrastive, swap_reconstruction
+from pclkit.models import ENCODERS, ModelConfig, PCLModel, build_model, count_parameters
+
+SIZE = 64
+
+
+def _images(batch: int, seed: int = 0) -> torch.Tensor:
+    """Smooth random images in [0, 1]: coarse noise upsampled bilinearly."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(batch, 3, 8, 8, generator=generator)
+    return F.interpolate(coarse, size=(SIZE, SIZE), mode="bilinear", align_corners=False).clamp(0, 1)
+
+
+# ---------------------------------------------------------------------------
+# shapes
+
+
+@pytest.fixture(scope="module")
+def built_models() -> dict[str, PCLModel]:
+    """One PCL model per encoder, built once (the ResNets take seconds); tests must not modify them."""
+    return {name: build_model(ModelConfig(encoder=name)) for name in ENCODERS}
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_every_encoder_gives_the_contract_shapes_at_64px(encoder, built_models):
+    batch = 2 if encoder == "resnet50" else 3
+    model = built_models[encoder]
+    images = _images(batch)
+    with torch.no_grad():
+        shared, face, pose = model.forward_features(images)
+        dims = model.feature_dims
+        assert set(dims) == {"F_s", "F_f", "F_p"}
+        assert shared.shape == (batch, dims["F_s"])
+        assert face.shape == (batch, dims["F_f"]) and pose.shape == (batch, dims["F_p"])
+        recon = model.decode(face, pose)
+        assert recon.shape == (batch, 3, SIZE, SIZE)
+        assert recon.min() >= 0 and recon.max() <= 1
+        proj_dim = model.config.proj_dim
+        assert model.project_face(face).shape == (batch, proj_dim)
+        assert model.project_pose(pose).shape == (batch, proj_dim)
+
+
+def test_forward_is_forward_features():
+    model = build_model(encoder="small").eval()
+    images = _images(2)
+    with torch.no_grad():
+        for a, b in zip(model(images), model.forward_features(images)):
+            torch.testing.assert_close(a, b)
+
+
+def test_reference_feature_sizes(built_models):
+    # F_s = 128x4x4 and F_f, F_p 2048-d for facecycle; resnet F_s is the pooled trunk
+    assert built_models["facecycle"].feature_dims == {"F_s": 2048, "F_f": 2048, "F_p": 2048}
+    assert built_models["resnet18"].feature_dims == {"F_s": 512, "F_f": 2048, "F_p": 2048}
+    assert built_models["resnet50"].feature_dims == {"F_s": 2048, "F_f": 2048, "F_p": 2048}
+
+
+# ---------------------------------------------------------------------------
+# parameter counts of the reference architecture
+
+
+def _conv(c_in: int, c_out: int, k: int = 3) -> int:
+    return k * k * c_in * c_out + c_out
+
+
+def _linear(d_in: int, d_out: int) -> int:
+    return d_in * d_out + d_out
+
+
+def test_facecycle_parameter_counts_match_the_reference(built_models):
+    # hand-derived from the reference layer list (every conv has a bias; no BN in the encoder)
+    attention = lambda c: 3 * _conv(c, c, k=1)  # noqa: E731  g, theta, phi 1x1 convs
+    encoder = (
+        _conv(3, 64, 7) + _conv(64, 64)  # stem
+        + _conv(64, 64) + attention(64) + _conv(64, 64)  # layer1
+        + _conv(64, 128) + attention(128) + _conv(128, 128)  # layer2_1
+        + 4 * _conv(128, 128)  # two residual blocks
+        + 2 * _conv(128, 128)  # layer2_2
+        + _conv(128, 256) + _conv(256, 128)  # layer3_1 -> F_s
+        + 2 * 2 * _conv(128, 128)  # face and pose branches
+    )
+    decoder = (
+        _linear(2048, 512) + _conv(512, 256) + 3 * _conv(256, 256) + _conv(256, 128) + _conv(128, 3)
+        + 2 * (4 * 256 + 128)  # BatchNorm2d affine parameters
+    )
+    head = _linear(2048, 2048) + _linear(2048, 512) + 2 * 512
+    model = built_models["facecycle"]
+    assert count_parameters(model.encoder) == encoder
+    assert count_parameters(model.decoder) == decoder
+    assert count_parameters(model.face_head) == count_parameters(model.pose_head) == head
+    assert count_parameters(model) == encoder + decoder + 2 * head
+    # the published figures (2.47 M, 4.30 M, 17.3 M) are rounded to three
+    # significant digits, i.e. +-0.2 %; 0.5 % leaves room for that rounding only
+    assert count_parameters(model.encoder) == pytest.approx(2.47e6, rel=5e-3)
+    assert count_parameters(model.decoder) == pytest.approx(4.30e6, rel=5e-3)
+    assert count_parameters(model) == pytest.approx(17.3e6, rel=5e-3)
+
+
+def test_facecycle_has_no_batchnorm_and_uses_leaky_relu(built_models):
+    encoder = built_models["facecycle"].encoder
+    kinds = {type(m).__name__ for m in encoder.modules()}
+    assert not any("BatchNorm" in k for k in kinds)
+    slopes = {m.negative_slope for m in encoder.modules() if isinstance(m, torch.nn.LeakyReLU)}
+    assert slopes == {0.1}
+    first = next(m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first.kernel_size == (7, 7) and first.stride == (2, 2)
+
+
+@pytest.mark.parametrize("encoder", ["resnet18", "resnet50"])
+def test_resnet_stem_suits_64px_faces(encoder, built_models):
+    trunk = built_models[encoder].encoder.trunk
+    stem_conv = trunk[0][0]
+    assert stem_conv.kernel_size == (3, 3) and stem_conv.stride == (1, 1)
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in trunk.modules())
+
+
+# ---------------------------------------------------------------------------
+# SimCLR: one class, one code path
+
+
+def test_simclr_projects_shared_features_and_has_no_decoder():
+    pcl = build_model(encoder="facecycle", method="pcl")
+    simclr = build_model(encoder="facecycle", method="simclr")
+    assert isinstance(simclr, PCLModel) and simclr.decoder is None and simclr.pose_head is None
+    assert simclr.face_head.in_dim == simclr.feature_dims["F_s"]
+    trainable = count_parameters(simclr, trainable_only=True)
+    # trunk + face head; the frozen branches are not trainable
+    assert trainable == count_parameters(simclr.encoder.trunk) + count_parameters(simclr.face_head)
+    assert trainable < count_parameters(pcl)
+    images = _images(4)
+    shared, face, pose = simclr.forward_features(images)
+    assert face.shape == pose.shape == (4, 2048) and not face.requires_grad
+    nt_xent(simclr.project_face(shared[:2]), simclr.project_face(shared[2:])).backward()
+    assert all(p.grad is not None for p in simclr.parameters() if p.requires_grad)
+    with pytest.raises(RuntimeError, match="no decoder"):
+        simclr.decode(face, pose)
+    with pytest.raises(RuntimeError, match="no pose projection"):
+        simclr.project_pose(pose)
+
+
+# ---------------------------------------------------------------------------
+# the decoder: sum of features, then L2
+
+
+def test_decoder_codes_the_normalised_sum_of_face_and_pose():
+    # training mode: a fresh decoder in eval mode (unit BN statistics) maps
+    # every code to nearly the same grey image, which would hide the check
+    model = build_model(encoder="small").train()
+    face, pose = torch.randn(3, 2048), torch.randn(3, 2048)
+    with torch.no_grad():
+        out = model.decode(face, pose)
+        torch.testing.assert_close(model.decode(pose, face), out)  # a sum, not a concatenation
+        torch.testing.assert_close(model.decode(2.5 * face, 2.5 * pose), out)  # L2-normalised
+        assert (model.decode(face, -pose) - out).abs().max() > 1e-3
+
+
+# ---------------------------------------------------------------------------
+# bf16 autocast, channels_last, CUDA
+
+
+@pytest.mark.parametrize("encoder", ["small", "facecycle", "resnet18"])
+def test_bf16_autocast_forward_backward_is_finite(encoder):
+    model = build_model(encoder=encoder).to(memory_format=torch.channels_last)
+    images = _images(4).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        shared, face, pose = model.forward_features(images)
+        recon = model.decode(face, pose)
+        z_face, z_pose = model.project_face(face), model.project_pose(pose)
+        loss = (recon.float() - images).abs().mean() + z_face.float().pow(2).mean() + z_pose.float().pow(2).mean()
+        loss = loss + shared.float().pow(2).mean() * 1e-3
+    assert torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("encoder", ["small", "facecycle"])
+def test_channels_last_inputs_give_the_same_features(encoder):
+    model = build_model(encoder=encoder).eval()
+    images = _images(3)
+    with torch.no_grad():
+        expected = model.forward_features(images)
+        model_cl = model.to(memory_format=torch.channels_last)
+        got = model_cl.forward_features(images.contiguous(memory_format=torch.channels_last))
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_forward_backward():
+    model = build_model(encoder="facecycle").cuda()
+    images = _images(4).cuda()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        _, face, pose = model.forward_features(images)
+        loss = swap_reconstruction(images, images.flip(-1), face, face, pose, pose, model.decode).total
+        loss = loss + nt_xent(model.project_face(face), model.project_face(face.flip(0)))
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------
+# config and input errors, state round trip
+
+
+def test_bad_inputs_give_clear_errors():
+    model = build_model(encoder="small")
+    with pytest.raises(ValueError, match=r"\(B, 3, 64, 64\)"):
+        model.forward_features(torch.rand(2, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"\(B, 3, 64, 64\)"):
+        model.forward_features(torch.rand(3, 64, 64))
+    with pytest.raises(ValueError, match=r"\(B, 2048\)"):
+        model.project_face(torch.rand(2, 100))
+    with pytest.raises(ValueError, match="F_p"):
+        model.decode(torch.rand(2, 2048), torch.rand(2, 7))
+    with pytest.raises(ValueError, match="unknown encoder 'vgg'.*small"):
+        build_model(encoder="vgg")
+    with pytest.raises(ValueError, match="unknown method"):
+        build_model(method="byol")
+    with pytest.raises(ValueError, match="multiple of 16"):
+        build_model(image_size=60)
+
+
+def test_config_resolution_and_weights_only_state_round_trip():
+    model = build_model(ModelConfig(encoder="small", width=16), proj_dim=64)
+    cfg = model.config
+    assert (cfg.width, cfg.proj_dim, cfg.proj_hidden_dim) == (16, 64, 512)
+    assert (cfg.decoder_width, cfg.decoder_stage_width) == (256, 32)  # small defaults filled in
+    # elsewhere the decoder stages follow the reference rule: half the seed width
+    assert ModelConfig(encoder="facecycle", decoder_width=64).resolved().decoder_stage_width == 32
+    buffer = io.BytesIO()
+    torch.save({"config": cfg.to_dict(), "model": model.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    restored = build_model(ModelConfig(**saved["config"]))
+    restored.load_state_dict(saved["model"])
+    model.eval(), restored.eval()
+    images = _images(2)
+    with torch.no_grad():
+        for a, b in zip(model.forward_features(images), restored.forward_features(images)):
+            torch.testing.assert_close(a, b)
+
+
+# ---------------------------------------------------------------------------
+# one PCL step overfits a fixed tiny batch
+
+
+def _fixed_views(batch: int, num_neg: int) -> dict[str, torch.Tensor]:
+    """PCL views from plain tensor ops (the augmentation module is separate).
+
+    face views: two crops from different quadrants, resized; pose positives:
+    two photometric jitters of the full frame; negatives: jitters of its
+    horizontal flip; reconstruction: s and its flip ŝ (noisy inputs, clean targets).
+    """
+    generator = torch.Generator().manual_seed(1)
+    images = _images(batch, seed=2)
+
+    def jitter(x: torch.Tensor) -> torch.Tensor:
+        gain = 0.8 + 0.4 * torch.rand(x.shape[0], 1, 1, 1, generator=generator)
+        return (x * gain + 0.03 * torch.randn(x.shape, generator=generator)).clamp(0, 1)
+
+    def crop(x: torch.Tensor, top: int, left: int) -> torch.Tensor:
+        patch = x[:, :, top:top + 32, left:left + 32]
+        return F.interpolate(patch, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+
+    flipped = images.flip(-1)
+    return {
+        "face_a": jitter(crop(images, 0, 0)),
+        "face_b": jitter(crop(images, 32, 32)),
+        "pose_a": jitter(images),
+        "pose_b": jitter(images),
+        "negatives": torch.stack([jitter(flipped) for _ in range(num_neg)], dim=1),  # (B, M, 3, H, W)
+        "s": images,
+        "s_hat": flipped,
+        "s_in": (images + 0.1 * torch.randn(images.shape, generator=generator)).clamp(0, 1),
+        "s_hat_in": (flipped + 0.1 * torch.randn(images.shape, generator=generator)).clamp(0, 1),
+    }
+
+
+def _pcl_losses(model: PCLModel, views: dict[str, torch.Tensor], orth_mode: str) -> dict[str, torch.Tensor]:
+    """The four PCL losses with one encoder pass over all views."""
+    batch, num_neg = views["negatives"].shape[:2]
+    encoder_input = torch.cat([
+        views["face_a"], views["face_b"], views["pose_a"], views["pose_b"],
+        views["negatives"].flatten(0, 1), views["s_in"], views["s_hat_in"],
+    ])
+    _, face, pose = model.forward_features(encoder_input)
+    face_a, face_b, *_ = face.split(batch)
+    face_s, face_s_hat = face[-2 * batch:].split(batch)
+    pose_s, pose_s_hat = pose[-2 * batch:].split(batch)
+    pose_proj = model.project_pose(pose[2 * batch:-2 * batch])
+    anchor, positive = pose_proj[:batch], pose_proj[batch:2 * batch]
+    negatives = pose_proj[2 * batch:].reshape(batch, num_neg, -1)
+    swap = swap_reconstruction(views["s"], views["s_hat"], face_s, face_s_hat, pose_s, pose_s_hat, model.decode)
+    return {
+        "dis": swap.total,
+        "orth": orthogonality(torch.cat([face_s, face_s_hat]), torch.cat([pose_s, pose_s_hat]), orth_mode),
+        "pose": pose_contrastive(anchor, positive, negatives),
+        "face": nt_xent(model.project_face(face_a), model.project_face(face_b)),
+    }
+
+
+def test_a_few_pcl_steps_lower_each_of_the_four_losses():
+    # L_orth in the paper's form (Eq. 3, per-sample squared dot product of
+    # F_f and F_p): the DSN form starts at its chance level ~B/D^2 ~ 1e-5 for
+    # 1024-d features and is negligible next to the other terms in a plain sum
+    # (see the next test for DSN on its own)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(encoder="small", width=16))
+    views = _fixed_views(batch=8, num_neg=3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    first = None
+    for _ in range(10):
+        losses = _pcl_losses(model, views, orth_mode="dot")
+        first = first or {k: v.item() for k, v in losses.items()}
+        optimizer.zero_grad()
+        sum(losses.values()).backward()
+        optimizer.step()
+    with torch.no_grad():
+        last = {k: v.item() for k, v in _pcl_losses(model, views, orth_mode="dot").items()}
+    for name in first:
+        assert last[name] < first[name], f"L_{name} did not decrease: {first[name]:.4g} -> {last[name]:.4g}"
+
+
+def test_dsn_orthogonality_alone_can_be_lowered_through_the_branches():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(encoder="small", width=16))
+    images = _images(16, seed=3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    values = []
+    for _ in range(8):
+        _, face, pose = model.forward_features(images)
+        loss = orthogonality(face, pose, "dsn")
+        values.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert values[-1] < 0.7 * values[0], values
