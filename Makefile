@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: reproduce test lab gallery bench clean-venv
+.PHONY: reproduce test lab gallery bench browser clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,18 @@ reproduce: $(STAMP)
 	$(PY) -m pclkit reproduce
 
 ## the test suite (what CI runs)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q
+
+## Debian's chromium for the real-browser widget test (no browser download:
+## playwright drives the system binary). Installed when we are root with apt;
+## otherwise that one test skips and says why.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: chromium not found; tests/test_browser.py will be skipped"; fi
 
 ## JupyterLab on the notebooks
 lab: $(STAMP)

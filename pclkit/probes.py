@@ -28,13 +28,14 @@ enters only through the data subsets and pairs the caller draws.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from pclkit.threads import torch_threads
 from torch import Tensor
 
 ArrayLike = Tensor | np.ndarray
@@ -118,20 +119,6 @@ class ProbeConfig:
 
 
 # --------------------------------------------------------------------------- preprocessing
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``n`` torch intra-op threads and restore the previous setting (None: unchanged)."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

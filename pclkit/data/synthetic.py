@@ -17,7 +17,6 @@ units (:mod:`pclkit.data.synth_face`).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import warnings
@@ -28,6 +27,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from pclkit.threads import torch_threads
 from pclkit.data.synth_face import LANDMARK_NAMES, SceneConfig, build_scene, landmarks
 from pclkit.data.synth_factors import (
     AU_DESCRIPTIONS,
@@ -108,22 +108,6 @@ def render(
             part = factors[start : start + chunk]
             out[start : start + len(part)] = _render_chunk(part, size, supersample, symmetric, mixed_resolution, scene)
     return out
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run a block with ``threads`` intra-op threads (None: leave the setting alone)."""
-    if threads is None:
-        yield
-        return
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _render_chunk(
