@@ -1,0 +1,150 @@
+"""Checkpoints: plain dicts of tensors and primitives, saved atomically.
+
+Format (docs/architecture.md)::
+
+    {"format": "pclkit-checkpoint/1", "config": <resolved config, plain dict>,
+     "model": state_dict, "optimizer": ..., "scheduler": ..., "dwa": ...,
+     "rng": ..., "step": int, "epoch": int}
+
+Only tensors, numbers, strings, bools, None and lists/tuples/dicts of them are
+stored, so every checkpoint loads with ``torch.load(weights_only=True)``: a
+checkpoint from somebody else cannot run code on load.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+FORMAT = "pclkit-checkpoint/1"
+REQUIRED_KEYS = ("format", "config", "model", "step", "epoch")
+
+_PRIMITIVES = (bool, int, float, str, type(None))
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable, of another format or does not fit the model."""
+
+
+def _check_plain(obj: Any, where: str) -> None:
+    """Refuse anything ``weights_only=True`` could not load (fail at save, not at load)."""
+    if isinstance(obj, (torch.Tensor, *_PRIMITIVES)):
+        return
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if not isinstance(key, (str, int)):
+                raise CheckpointError(f"checkpoint key {where}[{key!r}] is a {type(key).__name__}, not str/int")
+            _check_plain(value, f"{where}[{key!r}]")
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _check_plain(value, f"{where}[{i}]")
+        return
+    raise CheckpointError(
+        f"checkpoint entry {where} is a {type(obj).__name__}; only tensors, numbers, strings, "
+        "None and lists/dicts of them can be stored"
+    )
+
+
+def save_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` atomically and return the path.
+
+    The dict is written to a temporary file in the same folder and moved over
+    ``path`` with ``os.replace``, so a crash mid-write leaves the previous
+    checkpoint intact and a reader never sees half a file.
+    """
+    payload = dict(payload)
+    payload.setdefault("format", FORMAT)
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(f"checkpoint payload lacks required keys: {missing}")
+    _check_plain(payload, "checkpoint")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` and check its format and keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f"cannot load checkpoint {path}: {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint (format: {found!r})")
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks keys {missing}")
+    return payload
+
+
+def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], what: str = "model") -> None:
+    """``module.load_state_dict(state)`` with an error that lists every key mismatch."""
+    expected = set(module.state_dict())
+    given = set(state)
+    missing = sorted(expected - given)
+    unexpected = sorted(given - expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{what} state does not match the model: "
+            f"missing keys {missing or 'none'}; unexpected keys {unexpected or 'none'}"
+        )
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # same keys, other shapes: a different architecture
+        raise CheckpointError(f"{what} state does not fit the model: {err}") from err
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside DistributedDataParallel / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict of the unwrapped model, detached, on CPU (stable keys under DDP)."""
+    return {key: value.detach().cpu() for key, value in unwrap(model).state_dict().items()}
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model stored in a checkpoint (a ``last.pt`` file or its run folder).
+
+    Returns ``(model in eval mode on device, resolved config dict)``; the
+    evaluation code calls this.
+    """
+    from pclkit.config import model_config_from_dict
+    from pclkit.models import build_model
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.pt"
+    payload = load_checkpoint(path, map_location="cpu")
+    if not isinstance(payload["config"], dict) or not isinstance(payload["config"].get("model"), dict):
+        raise CheckpointError(f"checkpoint {path} has no model section in its config")
+    # only the model section: a run's other settings need not be valid on the reading machine
+    model = build_model(model_config_from_dict(payload["config"]["model"]))
+    load_state_strict(model, payload["model"], what=f"model in {path}")
+    return model.to(device).eval(), payload["config"]

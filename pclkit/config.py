@@ -1,0 +1,446 @@
+"""Pretraining configuration: nested dataclasses, YAML presets, ``--set`` overrides.
+
+A run is described by one :class:`TrainConfig`. It is built in three layers:
+dataclass defaults (the reference hyperparameters of the PCL code, Liu et al.,
+CVPR 2023), then a preset YAML from ``pclkit/presets/`` (``smoke``,
+``synth_cpu``, ``paper``) or any YAML file, then ``key=value`` overrides with
+dotted keys (``optim.lr=3e-4``; values are parsed as YAML scalars). Unknown
+keys and bad values raise :class:`ConfigError` with the list of what is valid.
+The resolved config is a plain dict (:func:`config_to_dict`) stored in the run
+folder and in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import yaml
+
+from pclkit.models import ModelConfig
+
+Method = Literal["simclr", "pcl"]
+PoseChange = Literal["flip", "roll", "render3d"]
+Schedule = Literal["joint", "alternating"]
+Precision = Literal["fp32", "bf16"]
+
+#: the ablation rows of the paper (Table 5: SimCLR; +L_dis; +L_orth; +L_pose; +DWA) as overrides
+ABLATION_ROWS: dict[str, dict[str, Any]] = {
+    "simclr": {"method": "simclr"},
+    "dis": {"method": "pcl", "loss.use_dis": True, "loss.use_orth": False, "loss.use_pose": False, "loss.use_dwa": False},
+    "dis_orth": {"method": "pcl", "loss.use_dis": True, "loss.use_orth": True, "loss.use_pose": False, "loss.use_dwa": False},
+    "dis_orth_pose": {"method": "pcl", "loss.use_dis": True, "loss.use_orth": True, "loss.use_pose": True, "loss.use_dwa": False},
+    "pcl": {"method": "pcl", "loss.use_dis": True, "loss.use_orth": True, "loss.use_pose": True, "loss.use_dwa": True},
+}
+
+
+class ConfigError(ValueError):
+    """A preset, override or config dict names an unknown key or holds a bad value."""
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+@dataclass
+class DataConfig:
+    """Where training images come from."""
+
+    source: Literal["synth", "folder"] = "synth"
+    #: frames folder for ``source: folder`` (pclkit.data.FaceFolder, recursive)
+    root: str | None = None
+    #: SynthFaces: number of training images (rendered once, kept in memory as uint8)
+    n: int = 4096
+    #: SynthFaces dataset seed (which faces); the run seed drives everything else
+    seed: int = 0
+    #: DataLoader worker processes for ``source: folder``
+    workers: int = 4
+    #: how FaceFolder verifies files at start: decode every file, or read headers only (large folders)
+    folder_check: Literal["decode", "header"] = "header"
+
+    def __post_init__(self) -> None:
+        _require(self.n >= 1, f"data.n must be >= 1, got {self.n}")
+        _require(self.workers >= 0, f"data.workers must be >= 0, got {self.workers}")
+        _require(self.source != "folder" or bool(self.root),
+                 "data.source 'folder' needs data.root (a folder of face frames)")
+
+
+@dataclass
+class ViewConfig:
+    """How the views of one PCL step are made from a batch (DESIGN §1)."""
+
+    #: pose change for ŝ and the pose negatives: flip (reference), roll, render3d (SynthFaces only)
+    pose_change: PoseChange = "flip"
+    #: extra keyword arguments of ``pclkit.augment.make_pose_change`` (e.g. roll angle range)
+    pose_change_options: dict[str, Any] = field(default_factory=dict)
+    #: M: appearance-augmented copies of the pose-changed view per image (reference 100)
+    num_negatives: int = 100
+    #: mix each pose negative with another of the same image by Beta(mix_alpha, mix_alpha)
+    negative_mix: bool = False
+    mix_alpha: float = 1.6
+    #: Gaussian noise sigma on the reconstruction inputs (targets stay clean)
+    recon_noise: float = 0.4
+    #: side of the two quadrant patches of the face views, as a fraction of the image side
+    patch_frac: float = 0.4
+    #: keyword arguments of ``pclkit.augment.AppearanceAugment`` (empty = reference augmentation)
+    appearance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(self.num_negatives >= 1, f"views.num_negatives must be >= 1, got {self.num_negatives}")
+        _require(not self.negative_mix or self.num_negatives >= 2,
+                 "views.negative_mix needs views.num_negatives >= 2")
+        _require(self.mix_alpha > 0, f"views.mix_alpha must be > 0, got {self.mix_alpha}")
+        _require(self.recon_noise >= 0, f"views.recon_noise must be >= 0, got {self.recon_noise}")
+        _require(0 < self.patch_frac <= 0.5, f"views.patch_frac must be in (0, 0.5], got {self.patch_frac}")
+        # build the augmentations once so a bad option fails here, not at the first step
+        from pclkit.augment import AppearanceAugment, make_pose_change
+
+        try:
+            AppearanceAugment(**self.appearance)
+        except (TypeError, ValueError) as err:
+            valid = ", ".join(f.name for f in dataclasses.fields(AppearanceAugment))
+            raise ConfigError(f"views.appearance: {err}; valid keys: {valid}") from err
+        try:
+            make_pose_change(self.pose_change, **self.pose_change_options)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"views.pose_change_options: {err}") from err
+
+
+@dataclass
+class LossConfig:
+    """Loss terms, their switches (the paper's ablation) and the objective schedule."""
+
+    #: tau of the face NT-Xent (L_face) and of L_pose
+    temperature: float = 0.07
+    pose_temperature: float = 0.07
+    #: pose loss: positive also in the denominator (reference code) or only negatives (paper formula)
+    pose_positive_in_denominator: bool = True
+    #: ablation switches (method "pcl"); SimCLR uses L_face only
+    use_dis: bool = True
+    use_orth: bool = True
+    use_pose: bool = True
+    use_dwa: bool = True
+    #: orthogonality form: dsn (reference code) or dot (paper formula)
+    orth_mode: Literal["dsn", "dot"] = "dsn"
+    dwa_temperature: float = 2.0
+    #: joint: one summed loss per step; alternating: reference's three optimiser steps
+    schedule: Schedule = "joint"
+
+    def __post_init__(self) -> None:
+        _require(self.temperature > 0, f"loss.temperature must be > 0, got {self.temperature}")
+        _require(self.pose_temperature > 0, f"loss.pose_temperature must be > 0, got {self.pose_temperature}")
+        _require(self.dwa_temperature > 0, f"loss.dwa_temperature must be > 0, got {self.dwa_temperature}")
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, schedule and run length."""
+
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-4
+    weight_decay: float = 1e-3
+    #: global batch (split over ranks under torchrun)
+    batch_size: int = 256
+    epochs: int = 100
+    scheduler: Literal["cosine", "constant"] = "cosine"
+    warmup_steps: int = 0
+    #: clip the global gradient norm (None: off)
+    grad_clip: float | None = None
+    #: stop after this many steps (checkpoint and exit); the LR schedule still spans all epochs
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
+        _require(self.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        _require(self.batch_size >= 2, f"optim.batch_size must be >= 2 (contrastive pairs), got {self.batch_size}")
+        _require(self.epochs >= 1, f"optim.epochs must be >= 1, got {self.epochs}")
+        _require(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        _require(self.grad_clip is None or self.grad_clip > 0, f"optim.grad_clip must be > 0 or null, got {self.grad_clip}")
+        _require(self.max_steps is None or self.max_steps >= 1, f"optim.max_steps must be >= 1 or null, got {self.max_steps}")
+
+
+@dataclass
+class RuntimeConfig:
+    """Device, numerics and logging; none of these change what is learned (bar precision)."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: bf16 autocast (CPU and CUDA) or plain fp32
+    precision: Precision = "bf16"
+    channels_last: bool = True
+    #: torch intra-op threads (None: torch's default)
+    threads: int | None = None
+    #: write a metrics.jsonl step line every this many steps
+    log_every: int = 10
+    #: also write last.pt every this many steps (0: only at epoch ends and at the end)
+    checkpoint_every: int = 0
+    #: reconstruction snapshot PNG every this many epochs (0: only at the end)
+    snapshot_every: int = 1
+    progress: bool = True
+    #: under torchrun on CUDA, convert BatchNorm to SyncBatchNorm (gloo/CPU has none: per-rank statistics)
+    sync_bn: bool = True
+
+    def __post_init__(self) -> None:
+        _require(self.threads is None or self.threads >= 1, f"runtime.threads must be >= 1 or null, got {self.threads}")
+        _require(self.log_every >= 1, f"runtime.log_every must be >= 1, got {self.log_every}")
+        _require(self.checkpoint_every >= 0, f"runtime.checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        _require(self.snapshot_every >= 0, f"runtime.snapshot_every must be >= 0, got {self.snapshot_every}")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a pretraining run."""
+
+    method: Method = "pcl"
+    seed: int = 0
+    #: name of the preset the run started from (informational)
+    preset: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    views: ViewConfig = field(default_factory=ViewConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        # the model section repeats the method; the top-level key is the one knob
+        _require(self.model.method == self.method,
+                 f"model.method ({self.model.method!r}) differs from method ({self.method!r}); set 'method' only")
+        try:
+            self.model.validate()
+        except ValueError as err:
+            raise ConfigError(f"invalid model: {err}") from err
+        _require(self.views.pose_change != "render3d" or self.data.source == "synth",
+                 "views.pose_change 'render3d' re-renders SynthFaces; it needs data.source 'synth'")
+        _require(self.loss.schedule == "joint" or self.method == "pcl",
+                 "loss.schedule 'alternating' only applies to method 'pcl'")
+
+    @property
+    def active_terms(self) -> tuple[str, ...]:
+        """Loss terms this run optimises, in logging order."""
+        if self.method == "simclr":
+            return ("face",)
+        terms = []
+        if self.loss.use_dis:
+            terms.append("dis")
+        if self.loss.use_orth:
+            terms.append("orth")
+        if self.loss.use_pose:
+            terms.append("pose")
+        terms.append("face")
+        return tuple(terms)
+
+
+# ---------------------------------------------------------------------------
+# dict <-> dataclass with type checks
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (after YAML parsing) and convert mild forms."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        _require(value in choices, f"{key} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None:
+            _require(type(None) in options, f"{key} must not be null")
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} fits none of {_type_name(tp)}")
+    if tp is bool:
+        _require(isinstance(value, bool), f"{key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        _require(isinstance(value, int) and not isinstance(value, bool), f"{key} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool), f"{key} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        _require(isinstance(value, str), f"{key} must be a string, got {value!r}")
+        return value
+    if origin is dict or tp is dict:
+        _require(isinstance(value, Mapping), f"{key} must be a mapping, got {value!r}")
+        return dict(value)
+    if origin in (tuple, list) or tp in (tuple, list):
+        _require(isinstance(value, (list, tuple)), f"{key} must be a list, got {value!r}")
+        args = typing.get_args(tp)
+        item_tp = args[0] if args else Any
+        items = [_coerce(item_tp, item, f"{key}[{i}]") for i, item in enumerate(value)]
+        return tuple(items) if (origin is tuple or tp is tuple) else items
+    return value  # other annotations: trust the dataclass's own checks
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    section = prefix.rstrip(".") or "config"
+    _require(isinstance(data, Mapping), f"{section} must be a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = [key for key in data if key not in names]
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix + str(unknown[0])!r}; valid keys in {section}: {', '.join(names)}"
+        )
+    kwargs = {name: _coerce(hints[name], data[name], prefix + name) for name in names if name in data}
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"invalid {section}: {err}") from err
+
+
+def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
+    """Build and validate a :class:`TrainConfig` from a (possibly partial) plain dict."""
+    return _build(TrainConfig, data, "")
+
+
+def model_config_from_dict(data: Mapping[str, Any]) -> ModelConfig:
+    """Only the ``model`` section (what evaluation needs to rebuild a checkpoint's network)."""
+    model = _build(ModelConfig, data, "model.")
+    try:
+        model.validate()
+    except ValueError as err:
+        raise ConfigError(f"invalid model: {err}") from err
+    return model
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The config as plain dicts/lists/scalars (YAML- and checkpoint-safe)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(config))
+
+
+# ---------------------------------------------------------------------------
+# presets and overrides
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in ``pclkit/presets``."""
+    folder = resources.files("pclkit") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_preset(name_or_path: str) -> dict[str, Any]:
+    """Raw dict of a shipped preset (by name) or of a YAML file (by path)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        text = path.read_text()
+    else:
+        names = preset_names()
+        if name_or_path not in names:
+            raise ConfigError(f"unknown preset {name_or_path!r}; choose one of {', '.join(names)} or give a YAML file")
+        text = (resources.files("pclkit") / "presets" / f"{name_or_path}.yaml").read_text()
+    data = yaml.safe_load(text) or {}
+    _require(isinstance(data, dict), f"preset {name_or_path!r} must be a YAML mapping")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"optim.lr=3e-4"`` -> (["optim", "lr"], 0.0003); the value is a YAML scalar."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    _require(bool(sep) and bool(key), f"override {text!r} must look like key=value (e.g. optim.lr=3e-4)")
+    parts = key.split(".")
+    _require(all(parts), f"override key {key!r} has an empty part")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"cannot parse the value of override {text!r}: {err}") from err
+    return parts, value
+
+
+def set_dotted(data: dict[str, Any], parts: Sequence[str], value: Any) -> None:
+    """Set ``data[parts[0]][parts[1]]... = value``, creating dict levels as needed."""
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        _require(isinstance(child, dict),
+                 f"cannot set {'.'.join(parts)!r}: {'.'.join(parts[: depth + 1])!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_config(
+    preset: str | None = None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    base: Mapping[str, Any] | None = None,
+) -> TrainConfig:
+    """Defaults <- ``base`` dict (e.g. a run's saved config) <- preset <- overrides.
+
+    ``overrides`` is a list of ``"dotted.key=value"`` strings or a mapping of
+    dotted keys to (already parsed) values.
+    """
+    data: dict[str, Any] = config_to_dict(TrainConfig())
+    if base is not None:
+        data = _deep_merge(data, base)
+    if preset is not None:
+        data = _deep_merge(data, read_preset(preset))
+        data["preset"] = Path(preset).stem if preset.endswith((".yaml", ".yml")) else preset
+    items = overrides.items() if isinstance(overrides, Mapping) else (parse_override(o) for o in overrides)
+    for key, value in items:
+        parts = key.split(".") if isinstance(key, str) else list(key)
+        _require(parts != ["model", "method"], "set the method with 'method=...' (or --method), not 'model.method'")
+        set_dotted(data, parts, value)
+    if isinstance(data.get("model"), dict):
+        data["model"]["method"] = data.get("method")
+    return config_from_dict(data)
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def load_config_file(path: str | Path) -> TrainConfig:
+    """Read a ``config.yaml`` written by :func:`save_config`."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    return config_from_dict(data)

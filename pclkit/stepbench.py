@@ -1,0 +1,87 @@
+"""Timing of one training step (used by ``python -m pclkit bench --what train``).
+
+Speed figures are measured here, never asserted in unit tests.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from pclkit import distributed
+from pclkit.batches import MemoryBatches
+from pclkit.config import TrainConfig, resolve_config
+from pclkit.trainer import Trainer, select_device
+
+
+def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2) -> dict[str, float]:
+    """Time the training step of ``config`` on random images (no data loading, no I/O in the loop).
+
+    Runs the exact :meth:`Trainer.train_step` (views, one encoder pass,
+    backward, optimiser) ``warmup + steps`` times on one fixed batch and
+    returns medians: ``seconds_per_step``, ``img_per_s`` (source images of
+    the batch per wall second), ``cpu_seconds_per_step`` / ``img_per_cpu_s``
+    (process CPU time, all threads) and ``encoder_images_per_step`` (all views).
+    """
+    import tempfile
+
+    device = select_device(config.runtime.device)
+    size, batch = config.model.image_size, config.optim.batch_size
+    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with tempfile.TemporaryDirectory() as tmp:
+        source = MemoryBatches(images, batch, distributed.DistInfo(), config.seed, device)
+        trainer = Trainer(config, tmp, batches=source)
+        batches = next(trainer.batches.epoch(0, 0, trainer._streams()))
+        encoded: list[int] = []
+        trainer.model.encoder.trunk.register_forward_hook(lambda m, inputs, out: encoded.append(inputs[0].shape[0]))
+        times, cpu_times = [], []
+        for _ in range(warmup + steps):
+            encoded.clear()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            trainer.train_step(batches)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
+
+    def median(values: list[float]) -> float:
+        return sorted(values[warmup:])[len(values[warmup:]) // 2]
+
+    return {
+        "seconds_per_step": median(times),
+        "img_per_s": batch / median(times),
+        # CPU seconds of all threads: on a shared machine wall time depends on the neighbours
+        "cpu_seconds_per_step": median(cpu_times),
+        "img_per_cpu_s": batch / median(cpu_times),
+        "encoder_images_per_step": float(sum(encoded)),
+    }
+
+
+def benchmark_case(preset: str, overrides: list[str], steps: int = 3, warmup: int = 1) -> dict[str, Any]:
+    """:func:`benchmark_step` of a preset plus peak memory; meant to run in a fresh process.
+
+    Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` of this step
+    (``peak_cuda_alloc_mib``); on CPU the process's peak resident set size from
+    ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (``peak_rss_mib``; it includes
+    the ~0.5 GB of imported libraries, reported alone as ``rss_before_mib``).
+    """
+    import resource
+
+    config = resolve_config(preset, overrides)
+    device = select_device(config.runtime.device)
+    result: dict[str, Any] = {"batch": config.optim.batch_size, "num_negatives": config.views.num_negatives,
+                              "threads": torch.get_num_threads(), "device": str(device)}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        result["rss_before_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result.update(benchmark_step(config, steps=steps, warmup=warmup))
+    if device.type == "cuda":
+        result["peak_cuda_alloc_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result

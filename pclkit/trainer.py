@@ -1,0 +1,484 @@
+"""The pretraining loop: optimiser, LR schedule, DWA, bf16 autocast, logging,
+checkpoints, resume, NaN guard and DDP.
+
+PCL: Liu et al., "Pose-disentangled Contrastive Learning for Self-supervised
+Facial Representation", CVPR 2023. SimCLR: Chen et al., ICML 2020. Dynamic
+Weight Average: Liu, Johns & Davison, MTAN, CVPR 2019. The loss terms live in
+:mod:`pclkit.objective`, the views in :mod:`pclkit.views`, the batches in
+:mod:`pclkit.batches`; the ``pretrain`` command line is :mod:`pclkit.train`.
+
+A run folder holds ``config.yaml``, ``metrics.jsonl``, ``last.pt``,
+``recon/epoch_XXX.png`` (PCL) and ``curves.png``.
+
+Determinism: the augmentation generator is re-seeded from (seed, step, rank,
+sub-step) at every step and the batch order is a function of (seed, epoch), so
+randomness depends on the step number only; together with the restored model,
+optimiser, scheduler, DWA state (with the current epoch's running loss sums)
+and torch's global RNG this makes an interrupted and resumed CPU run end with
+the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pclkit import distributed
+from pclkit.augment import add_gaussian_noise
+from pclkit.batches import Batch, FolderBatches, MemoryBatches
+from pclkit.checkpoint import load_checkpoint, load_state_strict, model_state, save_checkpoint, unwrap
+from pclkit.config import ConfigError, TrainConfig, config_to_dict, save_config
+from pclkit.losses import DynamicWeightAverage
+from pclkit.objective import PretrainObjective
+from pclkit.runlog import SNAPSHOT_ROWS, MetricsLog, plot_curves, save_snapshot
+from pclkit.views import ViewBuilder
+
+#: contrastive terms weighted by DWA, in the order of its loss vector
+DWA_TERMS = ("pose", "face")
+#: sub-steps of the alternating schedule (reference code: reconstruction+orth / face / pose)
+ALTERNATING_PARTS = ("recon", "face", "pose")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or infinite; training stopped before the optimiser step."""
+
+
+# ---------------------------------------------------------------------------
+# small pieces
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("runtime.device is 'cuda' but torch.cuda.is_available() is False")
+    return torch.device(name)
+
+
+class WarmupCosine:
+    """LR factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total`` steps.
+
+    A plain callable object with primitive attributes, so ``LambdaLR.state_dict``
+    stays checkpoint-safe.
+    """
+
+    def __init__(self, total: int, warmup: int = 0, cosine: bool = True) -> None:
+        self.total, self.warmup, self.cosine = int(total), int(warmup), bool(cosine)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        if not self.cosine:
+            return 1.0
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam (reference: lr 1e-4, L2 weight decay 1e-3) or AdamW over the trainable parameters."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    kind = torch.optim.AdamW if config.optim.optimizer == "adamw" else torch.optim.Adam
+    return kind(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+
+
+def step_seed(seed: int, step: int, rank: int, part: int = 0) -> int:
+    """Seed of the augmentation generator for one (sub-)step of one rank."""
+    return (seed * 1_000_003 + step * 4099 + rank * 131 + part) % (2**63 - 1)
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CPU or CUDA (``precision: bf16``), nothing for fp32."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def rng_state() -> dict[str, Any]:
+    """torch's global RNG states (CPU, and CUDA when present)."""
+    state: dict[str, Any] = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["torch_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch_cpu"])
+    if "torch_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["torch_cuda"])
+
+
+# ---------------------------------------------------------------------------
+# data
+
+
+def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch.device) -> MemoryBatches | FolderBatches:
+    """The batch source of ``config.data`` (SynthFaces in memory, or a frames folder)."""
+    size = config.model.image_size
+    if config.data.source == "synth":
+        from pclkit.data import SynthFaces
+
+        dataset = SynthFaces(split="train", n=config.data.n, size=size, seed=config.data.seed)
+        images, labels = dataset.tensors(progress=dist.is_main)
+        factors = dataset.factors if config.views.pose_change == "render3d" else None
+        return MemoryBatches(images, config.optim.batch_size, dist, config.seed, device,
+                             pose=labels.get("pose"), factors=factors)
+    from pclkit.data import FaceFolder
+
+    dataset = FaceFolder(config.data.root, size=size, check=config.data.folder_check)
+    return FolderBatches(dataset, config.optim.batch_size, dist, config.seed, device, workers=config.data.workers)
+
+
+# ---------------------------------------------------------------------------
+# the trainer
+
+
+@dataclass
+class EpochMeter:
+    """Running sums of the (rank-averaged) loss terms over the current epoch."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        return {key: value / max(1, self.count) for key, value in self.sums.items()}
+
+    def state(self) -> dict[str, Any]:
+        return {"sums": dict(self.sums), "count": self.count}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> "EpochMeter":
+        if not state:
+            return cls()
+        return cls({k: float(v) for k, v in state["sums"].items()}, int(state["count"]))
+
+
+class Trainer:
+    """One pretraining run in ``out_dir`` (fresh, or resumed from its ``last.pt``).
+
+    Args:
+        config: the resolved run config.
+        out_dir: run folder (rank 0 writes into it).
+        resume: continue from ``out_dir/last.pt``.
+        batches: a ready batch source (default: built from ``config.data``; the
+            benchmark passes random images).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        out_dir: str | Path,
+        resume: bool = False,
+        batches: MemoryBatches | FolderBatches | None = None,
+    ) -> None:
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.device = select_device(config.runtime.device)
+        self.dist = distributed.init_from_env(self.device.type)
+        if self.device.type == "cuda" and self.dist.enabled:
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if config.runtime.threads is not None:
+            torch.set_num_threads(config.runtime.threads)
+        self.checkpoint_path = self.out_dir / "last.pt"
+        self._prepare_folder(resume)
+
+        torch.manual_seed(config.seed)  # same initial weights on every rank
+        from pclkit.models import build_model
+
+        self.model = build_model(config.model).to(self.device)
+        if config.runtime.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if self.dist.enabled and self.device.type == "cuda" and config.runtime.sync_bn:
+            # BatchNorm statistics over the global batch, as on one device
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.objective: nn.Module = PretrainObjective(self.model, config)
+        if self.dist.enabled:
+            # ablations (no decoder / pose head in the loss) and the alternating sub-steps leave parameters unused
+            partial = config.method == "pcl" and (
+                config.loss.schedule == "alternating" or not (config.loss.use_dis and config.loss.use_pose)
+            )
+            self.objective = nn.parallel.DistributedDataParallel(self.objective, find_unused_parameters=partial)
+        self.optimizer = build_optimizer(self.model, config)
+        self.batches = batches if batches is not None else build_batches(config, self.dist, self.device)
+        self.steps_per_epoch = self.batches.steps_per_epoch
+        self.total_steps = self.steps_per_epoch * config.optim.epochs
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            WarmupCosine(self.total_steps, config.optim.warmup_steps, config.optim.scheduler == "cosine"),
+        )
+        dwa_terms = [t for t in DWA_TERMS if t in config.active_terms]
+        self.dwa = DynamicWeightAverage(num_losses=len(dwa_terms), temperature=config.loss.dwa_temperature)
+        self.dwa_terms = tuple(dwa_terms)
+        self.views = ViewBuilder(config)
+        self.step = 0
+        self.meter = EpochMeter()
+        self.metrics = MetricsLog(self.out_dir / "metrics.jsonl") if self.dist.is_main else None
+        if resume:
+            self._load(self.checkpoint_path)
+        elif self.dist.is_main:
+            save_config(config, self.out_dir / "config.yaml")
+
+    # -- folder, checkpoint ----------------------------------------------
+
+    def _prepare_folder(self, resume: bool) -> None:
+        if resume and not self.checkpoint_path.is_file():
+            raise FileNotFoundError(f"cannot resume: no checkpoint at {self.checkpoint_path}")
+        if not resume and self.checkpoint_path.exists():
+            raise FileExistsError(
+                f"{self.out_dir} already holds a run (last.pt); resume it with --resume {self.out_dir} "
+                "or choose another --out"
+            )
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        distributed.barrier()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Checkpoint payload (docs/architecture.md format)."""
+        return {
+            "config": config_to_dict(self.config),
+            "model": model_state(self.model),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "dwa": {**self.dwa.state_dict(), "epoch_meter": self.meter.state(), "terms": list(self.dwa_terms)},
+            "rng": rng_state(),
+            "step": self.step,
+            "epoch": self.step // self.steps_per_epoch,
+        }
+
+    def save(self) -> None:
+        if self.dist.is_main:
+            save_checkpoint(self.checkpoint_path, self.state_dict())
+        distributed.barrier()
+
+    def _load(self, path: Path) -> None:
+        payload = load_checkpoint(path, map_location=self.device)
+        load_state_strict(self.model, payload["model"], what=f"model in {path}")
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        dwa_state = dict(payload["dwa"])
+        self.meter = EpochMeter.from_state(dwa_state.pop("epoch_meter", None))
+        dwa_state.pop("terms", None)
+        self.dwa.load_state_dict(dwa_state)
+        set_rng_state({k: v.cpu() if isinstance(v, torch.Tensor) else [t.cpu() for t in v]
+                       for k, v in payload["rng"].items()})
+        self.step = int(payload["step"])
+        if self.metrics is not None:
+            self.metrics.truncate_after(self.step)
+
+    # -- one step ----------------------------------------------------------
+
+    def _weights(self) -> dict[str, float]:
+        alphas = self.dwa.weights.tolist() if self.config.loss.use_dwa else [1.0] * len(self.dwa_terms)
+        return {f"alpha_{name}": float(a) for name, a in zip(self.dwa_terms, alphas)}
+
+    def _forward_backward(self, batch: Batch, parts: tuple[str, ...], part: str, seed: int,
+                          weights: dict[str, float]) -> dict[str, float]:
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        views = self.views.build(batch.images, generator, parts, pose=batch.pose, factors=batch.factors)
+        with autocast(self.device, self.config.runtime.precision):
+            terms = self.objective(views, weights, part, generator)
+        values = self._check_finite(terms, part)
+        terms["loss"].backward()
+        return values
+
+    def _check_finite(self, terms: dict[str, torch.Tensor], part: str) -> dict[str, float]:
+        """Rank-averaged term values as floats; raise :class:`NonFiniteLossError` naming the bad term."""
+        names = list(terms)
+        values = distributed.all_reduce_mean(torch.stack([terms[n].detach().float() for n in names]))
+        floats = dict(zip(names, values.tolist()))
+        bad = [n for n in names if n != "loss" and not math.isfinite(floats[n])]
+        if bad or not math.isfinite(floats["loss"]):
+            what = ", ".join(f"L_{n} = {floats[n]}" for n in (bad or ["loss"]))
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.step + 1} (epoch {self.step // self.steps_per_epoch}"
+                f"{'' if part == 'joint' else f', {part} sub-step'}): {what}. Training stopped before the "
+                f"optimiser step; the last good checkpoint {self.checkpoint_path} is untouched. "
+                "Try a lower optim.lr, optim.grad_clip or runtime.precision=fp32."
+            )
+        return floats
+
+    def _optimizer_step(self) -> None:
+        if self.config.optim.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def train_step(self, batches: tuple[Batch, ...]) -> dict[str, float]:
+        """One iteration: joint (one summed loss, one encoder pass) or alternating (three optimiser steps)."""
+        self.objective.train()
+        weights = self._weights()
+        rank = self.dist.rank
+        if self.config.loss.schedule == "joint":
+            parts = self.views.parts_for(self.config)
+            values = self._forward_backward(batches[0], parts, "joint",
+                                            step_seed(self.config.seed, self.step, rank), weights)
+            self._optimizer_step()
+        else:
+            values = {"loss": 0.0}
+            sub_parts = [p for p in ALTERNATING_PARTS if self._part_active(p)]
+            for index, part in enumerate(sub_parts):
+                view_parts = (part,)
+                got = self._forward_backward(batches[index], view_parts, part,
+                                             step_seed(self.config.seed, self.step, rank, index + 1), weights)
+                self._optimizer_step()
+                values["loss"] += got.pop("loss")
+                values.update(got)
+        self.scheduler.step()
+        self.step += 1
+        return {**values, **weights}
+
+    def _part_active(self, part: str) -> bool:
+        loss = self.config.loss
+        return {"recon": loss.use_dis or loss.use_orth, "face": True, "pose": loss.use_pose}[part]
+
+    # -- epochs --------------------------------------------------------------
+
+    def _streams(self) -> int:
+        if self.config.loss.schedule == "joint":
+            return 1
+        return sum(self._part_active(p) for p in ALTERNATING_PARTS)
+
+    def _end_epoch(self, epoch: int, epoch_seconds: float) -> None:
+        means = self.meter.means()
+        if self.config.loss.use_dwa and self.dwa_terms:
+            self.dwa.update([means[name] for name in self.dwa_terms])
+        if self.metrics is not None:
+            record = {"kind": "epoch", "epoch": epoch, "step": self.step, "seconds": epoch_seconds}
+            record.update({("loss" if k == "loss" else f"loss_{k}"): v for k, v in means.items()
+                           if not k.startswith("alpha_")})
+            record.update({k: v for k, v in means.items() if k.startswith("alpha_")})
+            self.metrics.write(record)
+        self.meter = EpochMeter()
+
+    def _log_step(self, values: dict[str, float], seconds: float, epoch: int) -> None:
+        if self.metrics is None:
+            return
+        record: dict[str, Any] = {"kind": "step", "step": self.step, "epoch": epoch}
+        for key, value in values.items():
+            record["loss" if key == "loss" else (key if key.startswith("alpha_") else f"loss_{key}")] = value
+        record["lr"] = self.scheduler.get_last_lr()[0]
+        record["img_per_s"] = self.config.optim.batch_size * self._streams() / max(seconds, 1e-9)
+        self.metrics.write(record)
+
+    def _progress(self) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            desc=f"pretrain {self.config.method}",
+            disable=not (self.dist.is_main and self.config.runtime.progress),
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+
+    def fit(self) -> Path:
+        """Train to the end (or to ``optim.max_steps``); returns the path of ``last.pt``."""
+        cfg = self.config
+        stop_at = self.total_steps if cfg.optim.max_steps is None else min(self.total_steps, cfg.optim.max_steps)
+        bar = self._progress()
+        snapshot_step = -1
+        try:
+            while self.step < stop_at:
+                epoch, start = divmod(self.step, self.steps_per_epoch)
+                epoch_start = time.perf_counter()
+                for batches in self.batches.epoch(epoch, start, self._streams()):
+                    tick = time.perf_counter()
+                    values = self.train_step(batches)
+                    seconds = time.perf_counter() - tick
+                    self.meter.add(values)
+                    if self.step % cfg.runtime.log_every == 0 or self.step == stop_at:
+                        self._log_step(values, seconds, epoch)
+                    bar.update(1)
+                    bar.set_postfix(self._postfix(values, seconds), refresh=False)
+                    epoch_done = self.step % self.steps_per_epoch == 0
+                    if epoch_done:
+                        self._end_epoch(epoch, time.perf_counter() - epoch_start)
+                    if epoch_done or (cfg.runtime.checkpoint_every and self.step % cfg.runtime.checkpoint_every == 0):
+                        self.save()
+                    if epoch_done and cfg.runtime.snapshot_every and (epoch + 1) % cfg.runtime.snapshot_every == 0:
+                        self.snapshot(f"epoch_{epoch + 1:03d}")
+                        snapshot_step = self.step
+                    if self.step >= stop_at:
+                        break
+        except NonFiniteLossError as err:
+            if self.metrics is not None:
+                self.metrics.write({"kind": "error", "step": self.step + 1, "message": str(err)})
+            raise
+        finally:
+            bar.close()
+        self.save()
+        if self.dist.is_main and self.step == self.total_steps:
+            if snapshot_step != self.step:
+                self.snapshot("final")
+            plot_curves(self.out_dir / "metrics.jsonl", self.out_dir / "curves.png",
+                        title=f"{cfg.method} / preset {cfg.preset} / {self.out_dir.name}")
+        return self.checkpoint_path
+
+    def _postfix(self, values: dict[str, float], seconds: float) -> dict[str, str]:
+        shown = {"loss": f"{values['loss']:.3f}"}
+        for name in ("dis", "orth", "pose", "face"):
+            if name in values:
+                shown[name] = f"{values[name]:.3g}"
+        for key, value in values.items():
+            if key.startswith("alpha_"):
+                shown["a_" + key[len("alpha_"):]] = f"{value:.2f}"
+        shown["img/s"] = f"{self.config.optim.batch_size * self._streams() / max(seconds, 1e-9):.0f}"
+        return shown
+
+    # -- reconstruction snapshots ----------------------------------------------
+
+    @torch.no_grad()
+    def snapshot(self, name: str, count: int = 8) -> Path | None:
+        """PNG grid of swap reconstructions of the first training images (PCL only).
+
+        Rows: s, D(F_f,F_p), D(F_f,F_p̂), ŝ, D(F_f̂,F_p̂), D(F_f̂,F_p); features of
+        the noisy inputs as in training; eval mode, so training is not affected.
+        """
+        if not self.dist.is_main or self.model.decoder is None:
+            return None
+        model = unwrap(self.model)
+        was_training = model.training
+        model.eval()
+        try:
+            batch = next(iter(self.batches.epoch(0, 0, 1)))[0]
+            images = batch.images[:count]
+            generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
+            pose = batch.pose[:count] if batch.pose is not None else None
+            factors = batch.factors[:count] if batch.factors is not None else None
+            images_hat, _ = self.views.pose_change(images, pose, generator, factors=factors)
+            # the encoder saw noisy reconstruction inputs in training (and its BatchNorm
+            # statistics come from them): clean inputs would be out of distribution
+            noisy = add_gaussian_noise(torch.cat([images, images_hat]), generator, sigma=self.config.views.recon_noise)
+            with autocast(self.device, self.config.runtime.precision):
+                both = noisy.contiguous(
+                    memory_format=torch.channels_last if self.config.runtime.channels_last else torch.contiguous_format
+                )
+                _, face_feat, pose_feat = model(both)
+                face, face_hat = face_feat.chunk(2)
+                pose_, pose_hat = pose_feat.chunk(2)
+                decoded = model.decode(torch.cat([face, face, face_hat, face_hat]),
+                                       torch.cat([pose_, pose_hat, pose_hat, pose_])).float().chunk(4)
+            rows = [images, decoded[0], decoded[1], images_hat, decoded[2], decoded[3]]
+            assert len(rows) == len(SNAPSHOT_ROWS)
+            return save_snapshot(rows, self.out_dir / "recon" / f"{name}.png", labels=SNAPSHOT_ROWS)
+        finally:
+            model.train(was_training)
+
+
+def pretrain(config: TrainConfig, out_dir: str | Path, resume: bool = False) -> Path:
+    """Python entry point: run (or resume) a pretraining run; returns the ``last.pt`` path."""
+    return Trainer(config, out_dir, resume=resume).fit()

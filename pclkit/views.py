@@ -1,0 +1,167 @@
+"""The views of one pretraining step, made from a batch of clean images.
+
+PCL (Liu et al., CVPR 2023, Sec. 3; DESIGN.md §1), per image s of the batch:
+
+* face views (L_face): two non-overlapping quadrant patches of s, each with
+  its own appearance augmentation;
+* pose positives (L_pose): two appearance augmentations of the full frame s
+  (same pose);
+* pose negatives (L_pose): M appearance augmentations of the pose-changed
+  view ŝ (flip / roll / render3d) — all of the *same* image;
+* reconstruction (L_dis, L_orth): s and ŝ with Gaussian noise as encoder
+  inputs, the clean s and ŝ as targets.
+
+SimCLR (Chen et al., ICML 2020) uses only the two face views, so the ablation
+from SimCLR to PCL changes the objective, not the face views.
+
+Everything is batched: the M negatives of B images are one (B*M) batch for
+the appearance augmentation; no per-image Python loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from pclkit.augment import AppearanceAugment, add_gaussian_noise, make_pose_change, quadrant_patches
+from pclkit.config import TrainConfig
+
+#: the encoder inputs of a step, in the order they are concatenated for the one encoder pass
+ENCODER_GROUPS = ("face_a", "face_b", "pose_a", "pose_b", "pose_neg", "recon_in", "recon_hat_in")
+
+
+@dataclass
+class StepViews:
+    """All tensors of one step; every field has the batch B as its first dimension.
+
+    Images are float (…, 3, S, S) in [0, 1] (noisy reconstruction inputs may
+    leave that range). Fields a step does not need are None.
+
+    face_a, face_b: (B, 3, S, S) face views.
+    pose_a, pose_b: (B, 3, S, S) pose positives.
+    pose_neg: (B, M, 3, S, S) pose negatives of each image.
+    recon_in, recon_hat_in: (B, 3, S, S) noisy s and ŝ (encoder inputs of L_dis / L_orth).
+    target, target_hat: (B, 3, S, S) clean s and ŝ.
+    """
+
+    face_a: Tensor | None = None
+    face_b: Tensor | None = None
+    pose_a: Tensor | None = None
+    pose_b: Tensor | None = None
+    pose_neg: Tensor | None = None
+    recon_in: Tensor | None = None
+    recon_hat_in: Tensor | None = None
+    target: Tensor | None = None
+    target_hat: Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                return value.shape[0]
+        raise ValueError("StepViews holds no tensors")
+
+    def shard(self, rank: int, world_size: int) -> "StepViews":
+        """Rows ``[rank*B/W, (rank+1)*B/W)`` of every field (B must divide by W)."""
+        batch = self.batch_size
+        if batch % world_size:
+            raise ValueError(f"batch {batch} does not split evenly over {world_size} ranks")
+        per_rank = batch // world_size
+        rows = slice(rank * per_rank, (rank + 1) * per_rank)
+        return replace(self, **{f.name: getattr(self, f.name)[rows] for f in fields(self)
+                                if getattr(self, f.name) is not None})
+
+    def encoder_input(self, groups: tuple[str, ...] = ENCODER_GROUPS) -> tuple[Tensor, dict[str, tuple[int, int]]]:
+        """Concatenate the present ``groups`` into one (N, 3, S, S) batch for ONE encoder pass.
+
+        Returns the batch and ``{group: (start, stop)}`` row ranges; ``pose_neg``
+        rows are image-major (row ``i*M + m`` is negative m of image i).
+        """
+        parts, spans, start = [], {}, 0
+        for name in groups:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name == "pose_neg":
+                value = value.flatten(0, 1)
+            parts.append(value)
+            spans[name] = (start, start + value.shape[0])
+            start += value.shape[0]
+        if not parts:
+            raise ValueError(f"none of the view groups {groups} is present")
+        return torch.cat(parts, dim=0), spans
+
+
+class ViewBuilder:
+    """Makes :class:`StepViews` from clean image batches, following a :class:`TrainConfig`.
+
+    ``parts`` selects what to build: ``"face"`` (face views), ``"pose"``
+    (positives + negatives), ``"recon"`` (noisy inputs + clean targets).
+    """
+
+    def __init__(self, config: TrainConfig) -> None:
+        views = config.views
+        self.patch_frac = views.patch_frac
+        self.out_size = config.model.image_size
+        self.num_negatives = views.num_negatives
+        self.recon_noise = views.recon_noise
+        self.appearance = AppearanceAugment(**views.appearance)
+        self.pose_change = make_pose_change(views.pose_change, **views.pose_change_options)
+
+    def parts_for(self, config: TrainConfig) -> tuple[str, ...]:
+        """The view families a joint step of this config needs."""
+        if config.method == "simclr":
+            return ("face",)
+        parts = ["face"]
+        if config.loss.use_pose:
+            parts.append("pose")
+        if config.loss.use_dis or config.loss.use_orth:
+            parts.append("recon")
+        return tuple(parts)
+
+    def face_views(self, images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Two quadrant patches per image, each appearance-augmented: 2 x (B, 3, S, S)."""
+        patch_a, patch_b = quadrant_patches(images, generator, patch_frac=self.patch_frac, out_size=self.out_size)
+        # one augmentation call on 2B images: per-image parameters, one batched pass
+        both = self.appearance(torch.cat([patch_a, patch_b], dim=0), generator)
+        return both.chunk(2, dim=0)
+
+    def build(
+        self,
+        images: Tensor,
+        generator: torch.Generator,
+        parts: tuple[str, ...],
+        pose: Tensor | None = None,
+        factors: Any = None,
+    ) -> StepViews:
+        """Views of ``images`` (B, 3, S, S) float in [0, 1].
+
+        ``pose`` (B, 3) and ``factors`` (SynthFaces :class:`Factors`) are passed
+        to the pose change (``render3d`` needs ``factors``).
+        """
+        unknown = set(parts) - {"face", "pose", "recon"}
+        if unknown:
+            raise ValueError(f"unknown view parts {sorted(unknown)}; use face, pose, recon")
+        views = StepViews()
+        if "face" in parts:
+            views.face_a, views.face_b = self.face_views(images, generator)
+        if "pose" in parts or "recon" in parts:
+            images_hat, _ = self.pose_change(images, pose, generator, factors=factors)
+        batch = images.shape[0]
+        if "pose" in parts:
+            # positives and negatives go through the same appearance augmentation call
+            # (per-image parameters), then are split again
+            negatives = images_hat.unsqueeze(1).expand(batch, self.num_negatives, *images.shape[1:])
+            stacked = torch.cat([images, images, negatives.reshape(-1, *images.shape[1:])], dim=0)
+            augmented = self.appearance(stacked, generator)
+            views.pose_a, views.pose_b = augmented[:batch], augmented[batch : 2 * batch]
+            views.pose_neg = augmented[2 * batch :].reshape(batch, self.num_negatives, *images.shape[1:])
+        if "recon" in parts:
+            views.target, views.target_hat = images, images_hat
+            views.recon_in = add_gaussian_noise(images, generator, sigma=self.recon_noise)
+            views.recon_hat_in = add_gaussian_noise(images_hat, generator, sigma=self.recon_noise)
+        return views

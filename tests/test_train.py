@@ -1,0 +1,291 @@
+"""The pretraining engine: views, objective, loop, run folder, resume, NaN guard, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from pclkit import objective as objective_module
+from pclkit.augment import AppearanceAugment
+from pclkit.batches import MemoryBatches, epoch_order
+from pclkit.checkpoint import load_checkpoint, load_model
+from pclkit.cli import main
+from pclkit.config import resolve_config
+from pclkit.distributed import DistInfo
+from pclkit.trainer import NonFiniteLossError, Trainer, WarmupCosine
+from pclkit.views import ViewBuilder
+
+#: a tiny, fast run: 32 SynthFaces at 32 px, batch 16 (2 steps per epoch), one thread
+TINY = ["data.n=32", "optim.batch_size=16", "model.width=4", "runtime.threads=1", "runtime.progress=false"]
+
+
+def tiny(*overrides: str):
+    return resolve_config("smoke", [*TINY, *overrides])
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def read_records(run_dir, kind):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+# ---------------------------------------------------------------------------
+# views
+
+
+def _no_appearance(config):
+    """A view builder whose appearance augmentation is the identity (to check geometry)."""
+    builder = ViewBuilder(config)
+    builder.appearance = AppearanceAugment(jitter_p=0, grayscale_p=0, blur_p=0, gradient_p=0)
+    return builder
+
+
+def test_pcl_views_follow_the_reference_recipe():
+    config = tiny("views.num_negatives=3")
+    images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    views = _no_appearance(config).build(images, torch.Generator().manual_seed(1), ("face", "pose", "recon"))
+    flipped = images.flip(-1)
+    assert views.face_a.shape == views.face_b.shape == (5, 3, 32, 32)
+    assert not torch.allclose(views.face_a, views.face_b)  # two different quadrant patches
+    # positives keep the pose: the full frame itself when appearance is the identity
+    assert torch.allclose(views.pose_a, images) and torch.allclose(views.pose_b, images)
+    # negatives: M views of the SAME image's pose change (flip), image-major
+    assert views.pose_neg.shape == (5, 3, 3, 32, 32)
+    for m in range(3):
+        assert torch.allclose(views.pose_neg[:, m], flipped)
+    # reconstruction: clean targets s and ŝ, noisy encoder inputs (sigma 0.4)
+    assert torch.equal(views.target, images) and torch.allclose(views.target_hat, flipped)
+    noise = torch.cat([views.recon_in - images, views.recon_hat_in - flipped])
+    assert noise.std().item() == pytest.approx(0.4, rel=0.05)
+    assert abs(noise.mean().item()) < 0.02
+
+
+def test_appearance_augmentation_differs_between_positives_and_negatives():
+    config = tiny("views.num_negatives=2")
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    views = ViewBuilder(config).build(images, torch.Generator().manual_seed(1), ("pose",))
+    assert not torch.allclose(views.pose_a, views.pose_b)
+    assert not torch.allclose(views.pose_neg[:, 0], views.pose_neg[:, 1])
+    assert views.face_a is None and views.recon_in is None
+
+
+def test_views_shard_and_concatenate_for_one_encoder_pass():
+    config = tiny("views.num_negatives=2")
+    images = torch.rand(4, 3, 32, 32)
+    views = ViewBuilder(config).build(images, torch.Generator().manual_seed(1), ("face", "pose", "recon"))
+    batch, spans = views.encoder_input()
+    assert batch.shape[0] == (6 + 2) * 4
+    assert spans["pose_neg"] == (16, 24)
+    assert torch.equal(batch[16:18], views.pose_neg[0])  # image-major negatives
+    half = views.shard(1, 2)
+    assert half.batch_size == 2 and torch.equal(half.pose_neg, views.pose_neg[2:])
+    with pytest.raises(ValueError, match="does not split evenly"):
+        views.shard(0, 3)
+
+
+def test_render3d_negatives_are_the_same_face_at_another_pose():
+    from pclkit.data import SynthFaces
+
+    config = tiny("views.pose_change=render3d", "views.num_negatives=1")
+    faces = SynthFaces(split="train", n=4, size=32, seed=0)
+    images_u8, labels = faces.tensors()
+    images = images_u8.float() / 255
+    views = _no_appearance(config).build(images, torch.Generator().manual_seed(3), ("pose", "recon"),
+                                         pose=labels["pose"], factors=faces.factors)
+    assert views.target_hat.shape == images.shape
+    assert not torch.allclose(views.target_hat, images, atol=0.05)
+    assert not torch.allclose(views.target_hat, images.flip(-1), atol=0.05)
+
+
+# ---------------------------------------------------------------------------
+# batches
+
+
+def test_ranks_partition_each_global_batch_and_epochs_reshuffle():
+    images = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 3, 2, 2).contiguous()
+    seen = []
+    for rank in range(2):
+        source = MemoryBatches(images, 8, DistInfo(rank=rank, world_size=2), seed=0, device=torch.device("cpu"))
+        assert source.steps_per_epoch == 5
+        seen.append([b[0].images[:, 0, 0, 0].mul(255).round().long() for b in source.epoch(0)])
+    for step in range(5):
+        both = torch.cat([seen[0][step], seen[1][step]])
+        assert both.numel() == 8 and both.unique().numel() == 8
+    everything = torch.cat([torch.cat(s) for s in seen])
+    assert everything.unique().numel() == 40
+    assert not torch.equal(epoch_order(40, 0, 0), epoch_order(40, 0, 1))
+    assert torch.equal(epoch_order(40, 0, 1), epoch_order(40, 0, 1))
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        MemoryBatches(images[:4], 8, DistInfo(), 0, torch.device("cpu"))
+
+
+def test_warmup_cosine_schedule():
+    schedule = WarmupCosine(total=10, warmup=2)
+    assert [schedule(s) for s in (0, 1)] == [0.5, 1.0]
+    assert schedule(2) == pytest.approx(1.0) and schedule(6) == pytest.approx(0.5) and schedule(10) == 0.0
+    assert WarmupCosine(total=10, cosine=False)(7) == 1.0
+
+
+# ---------------------------------------------------------------------------
+# runs
+
+
+def test_cli_pretrain_writes_the_run_folder(tmp_path, capsys):
+    out = tmp_path / "pcl"
+    argv = ["pretrain", "--preset", "smoke", "--method", "pcl", "--out", str(out)]
+    assert main(argv + [a for o in TINY for a in ("--set", o)]) == 0
+    assert f"wrote {out / 'last.pt'}" in capsys.readouterr().out
+    for name in ("config.yaml", "metrics.jsonl", "last.pt", "curves.png"):
+        assert (out / name).is_file(), name
+    assert sorted(p.name for p in (out / "recon").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["method"] == "pcl" and saved["data"]["n"] == 32
+    steps = read_records(out, "step")
+    assert [r["step"] for r in steps] == [1, 2, 3, 4]
+    for key in ("loss", "loss_dis", "loss_orth", "loss_pose", "loss_face", "alpha_pose", "alpha_face", "lr",
+                "img_per_s"):
+        assert all(isinstance(r[key], float) for r in steps), key
+    assert [r["epoch"] for r in read_records(out, "epoch")] == [0, 1]
+    model, config = load_model(out / "last.pt")
+    assert config == saved and not model.training
+    assert load_checkpoint(out / "last.pt")["step"] == 4
+
+
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path):
+    # 3 epochs x 2 steps: DWA is active in the third epoch; the interruption is mid-epoch
+    overrides = ["optim.epochs=3", "runtime.snapshot_every=0"]
+    full = tmp_path / "full"
+    Trainer(tiny(*overrides), full).fit()
+
+    parted = tmp_path / "parted"
+    Trainer(tiny(*overrides, "optim.max_steps=3"), parted).fit()
+    assert load_checkpoint(parted / "last.pt")["step"] == 3
+    assert main(["pretrain", "--resume", str(parted)]) == 0
+
+    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(parted / "last.pt")
+    assert a["step"] == b["step"] == 6
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    for pid, state in a["optimizer"]["state"].items():
+        for key, value in state.items():
+            assert torch.equal(value, b["optimizer"]["state"][pid][key]), (pid, key)
+    assert torch.equal(a["dwa"]["history"], b["dwa"]["history"])
+    last_epoch = read_records(full, "epoch")[-1]
+    assert last_epoch["alpha_pose"] != 1.0  # DWA really weighted the last epoch
+    # metrics of the resumed folder hold each step once, with the same values
+    assert read_records(full, "step") == [{**r, "img_per_s": s["img_per_s"]}
+                                          for r, s in zip(read_records(parted, "step"), read_records(full, "step"))]
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real = objective_module.pose_contrastive
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        value = real(*args, **kwargs)
+        return value * float("nan") if calls["n"] == 3 else value
+
+    monkeypatch.setattr(objective_module, "pose_contrastive", poisoned)
+    run = tmp_path / "run"
+    trainer = Trainer(tiny("runtime.checkpoint_every=1", "runtime.snapshot_every=0"), run)
+    weights_before_bad_step = {}
+
+    def remember(*args):
+        weights_before_bad_step.update({k: v.clone() for k, v in trainer.model.state_dict().items()})
+
+    trainer.optimizer.register_step_post_hook(remember)
+    with pytest.raises(NonFiniteLossError, match=r"step 3 .*L_pose = nan.*last good checkpoint"):
+        trainer.fit()
+    payload = load_checkpoint(run / "last.pt")
+    assert payload["step"] == 2
+    for key, value in payload["model"].items():  # the checkpoint is the state after step 2
+        assert torch.equal(value, weights_before_bad_step[key]), key
+    assert read_records(run, "error")[0]["step"] == 3
+
+
+def test_simclr_trains_only_the_face_contrastive_loss(tmp_path):
+    run = tmp_path / "simclr"
+    Trainer(tiny("method=simclr"), run).fit()
+    steps = read_records(run, "step")
+    assert {k for k in steps[-1] if k.startswith("loss_")} == {"loss_face"}
+    assert not (run / "recon").exists()
+    model, config = load_model(run)
+    assert config["method"] == "simclr" and model.decoder is None
+
+
+def test_ablation_switches_drop_terms_and_views(tmp_path):
+    run = tmp_path / "dis"
+    trainer = Trainer(tiny("loss.use_pose=false", "loss.use_orth=false", "optim.max_steps=1"), run)
+    assert trainer.views.parts_for(trainer.config) == ("face", "recon")
+    trainer.fit()
+    record = read_records(run, "step")[-1]
+    assert {k for k in record if k.startswith("loss_")} == {"loss_dis", "loss_face"}
+    assert record["alpha_face"] == 1.0 and "alpha_pose" not in record
+
+
+def test_joint_step_runs_the_encoder_once_over_all_views(tmp_path):
+    trainer = Trainer(tiny("views.num_negatives=2", "optim.max_steps=2", "runtime.snapshot_every=0"), tmp_path / "run")
+    batch_sizes = []
+    trainer.model.encoder.trunk.register_forward_hook(lambda module, inputs, output: batch_sizes.append(inputs[0].shape[0]))
+    trainer.fit()
+    assert batch_sizes == [(6 + 2) * 16] * 2
+
+
+def test_alternating_schedule_takes_three_optimizer_steps_per_iteration(tmp_path):
+    trainer = Trainer(tiny("loss.schedule=alternating", "optim.max_steps=2", "runtime.snapshot_every=0"),
+                      tmp_path / "run")
+    trainer.fit()
+    state = trainer.optimizer.state
+    trunk_param = next(trainer.model.encoder.trunk.parameters())
+    decoder_param = next(trainer.model.decoder.parameters())
+    pose_head_param = next(trainer.model.pose_head.parameters())
+    assert int(state[trunk_param]["step"]) == 6  # every sub-step encodes
+    assert int(state[decoder_param]["step"]) == 2  # only the reconstruction sub-step
+    assert int(state[pose_head_param]["step"]) == 2  # only the pose sub-step
+    record = read_records(tmp_path / "run", "step")[-1]
+    assert record["img_per_s"] > 0 and {"loss_dis", "loss_orth", "loss_pose", "loss_face"} <= set(record)
+
+
+def test_negative_mixing_and_roll_pose_change_run(tmp_path):
+    trainer = Trainer(tiny("views.negative_mix=true", "views.pose_change=roll", "optim.max_steps=1",
+                           "runtime.precision=fp32", "runtime.channels_last=false"), tmp_path / "run")
+    trainer.fit()
+    assert read_records(tmp_path / "run", "step")[-1]["loss_pose"] > 0
+
+
+def test_frames_folder_source(tmp_path):
+    from PIL import Image
+
+    frames = tmp_path / "frames" / "clip"
+    frames.mkdir(parents=True)
+    generator = torch.Generator().manual_seed(0)
+    for i in range(20):
+        pixels = (torch.rand(40, 40, 3, generator=generator) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(frames / f"{i:03d}.png")
+    run = tmp_path / "run"
+    Trainer(tiny("data.source=folder", f"data.root={tmp_path / 'frames'}", "data.workers=0",
+                 "optim.batch_size=8", "optim.epochs=1"), run).fit()
+    assert load_checkpoint(run / "last.pt")["step"] == 2  # 20 frames // 8
+
+
+def test_cli_refuses_bad_requests(tmp_path, capsys):
+    assert main(["pretrain", "--preset", "smoke", "--set", "optim.lrr=1"]) == 2
+    assert "unknown config key 'optim.lrr'; valid keys in optim" in capsys.readouterr().err
+    run = tmp_path / "run"
+    Trainer(tiny("optim.max_steps=1"), run).fit()
+    assert main(["pretrain", "--preset", "smoke", "--out", str(run)]) == 1
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["pretrain", "--resume", str(run), "--preset", "smoke"]) == 2
+    assert "drop --preset" in capsys.readouterr().err
+    assert main(["pretrain", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "config.yaml not found" in capsys.readouterr().err
