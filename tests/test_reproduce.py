@@ -1,0 +1,61 @@
+"""The main job end to end on the smoke preset (small evaluation sizes)."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+
+from pclkit.cli import main
+from pclkit.reproduce import ReproducePlan, check_claims, verdict
+from pclkit.tables import Stat
+
+
+def test_plan_lists_the_ablation_rows_and_pose_views_per_seed(tmp_path):
+    plan = ReproducePlan(seeds=2, ablation=True, pose_views=("flip", "render3d"), runs_dir=tmp_path)
+    runs = plan.runs()
+    assert [r.label for r in runs[:6]] == ["SimCLR", "+L_dis", "+L_orth", "+L_pose", "PCL", "PCL (render3d)"]
+    assert [r.seed for r in runs] == [0] * 6 + [1] * 6
+    assert len({r.folder for r in runs}) == len(runs)
+    assert runs[5].overrides()["views.pose_change"] == "render3d"
+    assert runs[0].overrides()["method"] == "simclr"
+
+
+def test_verdict_needs_a_difference_beyond_the_spread():
+    assert verdict(0.05, 0.01) == "confirmed"
+    assert verdict(-0.05, 0.01) == "refuted"
+    assert verdict(0.005, 0.01) == "unclear"
+    assert verdict(0.05, math.nan) == "unclear"  # one value: no spread, no verdict
+
+
+def test_claims_compare_pcl_with_simclr_and_respect_the_metric_direction():
+    rows = []
+    for seed, (pcl, simclr) in enumerate([(0.60, 0.50), (0.62, 0.52)]):
+        rows.append(dict(data="synthfaces", method="PCL", feature="F_s", task="expression", metric="accuracy", seed=seed, value=pcl))
+        rows.append(dict(data="synthfaces", method="SimCLR", feature="F_s", task="expression", metric="accuracy", seed=seed, value=simclr))
+        rows.append(dict(data="synthfaces", method="PCL", feature="F_s", task="head_pose", metric="mae_mean", seed=seed, value=20.0 + seed))
+        rows.append(dict(data="synthfaces", method="SimCLR", feature="F_s", task="head_pose", metric="mae_mean", seed=seed, value=10.0 + seed))
+    claims = {c["claim"].split(" on ")[1]: c for c in check_claims(rows, "synthfaces")}
+    assert claims["expression recognition (F_s)"]["verdict"] == "confirmed"
+    assert claims["head pose, mean MAE (F_s)"]["verdict"] == "refuted"  # PCL's MAE is higher: worse
+    assert isinstance(claims["expression recognition (F_s)"]["ours"], Stat)
+
+
+@pytest.mark.slow
+def test_reproduce_smoke_trains_evaluates_and_reuses_finished_runs(tmp_path, capsys):
+    args = ["reproduce", "--preset", "smoke", "--quick", "--eval-seeds", "1", "--no-cmu", "--no-figures",
+            "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+    assert main(args) == 0
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert "## Paper claims" in summary and "PCL beats SimCLR on expression" in summary
+    with open(tmp_path / "results" / "synthfaces" / "results.csv") as handle:
+        methods = {row["method"] for row in csv.DictReader(handle)}
+    assert {"PCL", "SimCLR", "random init", "pixels (PCA)"} <= methods
+    for run in ("smoke_simclr_s0", "smoke_pcl_s0"):
+        assert (tmp_path / "runs" / run / "last.pt").is_file()
+    capsys.readouterr()
+
+    # a second call finds both runs finished and does not train again
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("reusing finished run") == 2
