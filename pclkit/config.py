@@ -127,7 +127,7 @@ class LossConfig:
     use_pose: bool = True
     use_dwa: bool = True
     #: orthogonality form: dsn (reference code) or dot (paper formula)
-    orth_mode: Literal["dsn", "dot"] = "dsn"
+    orth_mode: Literal["dsn", "dot", "cosine"] = "dsn"
     dwa_temperature: float = 2.0
     #: joint: one summed loss per step; alternating: reference's three optimiser steps
     schedule: Schedule = "joint"

@@ -39,6 +39,7 @@ from pclkit.config import ConfigError, TrainConfig, config_to_dict, save_config
 from pclkit.losses import DynamicWeightAverage
 from pclkit.objective import PretrainObjective
 from pclkit.runlog import SNAPSHOT_ROWS, MetricsLog, plot_curves, save_snapshot
+from pclkit.threads import torch_threads
 from pclkit.views import ViewBuilder
 
 #: contrastive terms weighted by DWA, in the order of its loss vector
@@ -190,8 +191,6 @@ class Trainer:
         self.dist = distributed.init_from_env(self.device.type)
         if self.device.type == "cuda" and self.dist.enabled:
             self.device = torch.device("cuda", self.dist.local_rank)
-        if config.runtime.threads is not None:
-            torch.set_num_threads(config.runtime.threads)
         self.checkpoint_path = self.out_dir / "last.pt"
         self._prepare_folder(resume)
 
@@ -212,7 +211,10 @@ class Trainer:
             )
             self.objective = nn.parallel.DistributedDataParallel(self.objective, find_unused_parameters=partial)
         self.optimizer = build_optimizer(self.model, config)
-        self.batches = batches if batches is not None else build_batches(config, self.dist, self.device)
+        if batches is None:
+            with torch_threads(config.runtime.threads):
+                batches = build_batches(config, self.dist, self.device)
+        self.batches = batches
         self.steps_per_epoch = self.batches.steps_per_epoch
         self.total_steps = self.steps_per_epoch * config.optim.epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -386,7 +388,15 @@ class Trainer:
         )
 
     def fit(self) -> Path:
-        """Train to the end (or to ``optim.max_steps``); returns the path of ``last.pt``."""
+        """Train to the end (or to ``optim.max_steps``); returns the path of ``last.pt``.
+
+        ``runtime.threads`` applies while this runs (and while the data is built);
+        torch's thread setting is restored afterwards.
+        """
+        with torch_threads(self.config.runtime.threads):
+            return self._fit()
+
+    def _fit(self) -> Path:
         cfg = self.config
         stop_at = self.total_steps if cfg.optim.max_steps is None else min(self.total_steps, cfg.optim.max_steps)
         bar = self._progress()

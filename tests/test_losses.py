@@ -203,6 +203,27 @@ def test_orthogonality_dot_matches_naive_loop(batch, dim):
     assert orthogonality(face, pose, "dot").item() == pytest.approx(naive_dot(face, pose), rel=1e-5)
 
 
+@pytest.mark.parametrize("batch,dim", [(3, 4), (8, 16)])
+def test_orthogonality_cosine_matches_naive_loop(batch, dim):
+    face, pose = torch.randn(batch, dim), torch.randn(batch, dim)
+    expected = 0.0
+    for i in range(batch):
+        dot = sum(face[i, k].item() * pose[i, k].item() for k in range(dim))
+        norm_f = math.sqrt(sum(face[i, k].item() ** 2 for k in range(dim)))
+        norm_p = math.sqrt(sum(pose[i, k].item() ** 2 for k in range(dim)))
+        expected += (dot / (norm_f * norm_p)) ** 2 / batch
+    assert orthogonality(face, pose, "cosine").item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_orthogonality_cosine_analytic_cases_and_scale_invariance():
+    face = torch.randn(5, 6)
+    assert orthogonality(face, face, "cosine").item() == pytest.approx(1.0, rel=1e-5)  # parallel: cos = 1
+    assert orthogonality(face, -3 * face, "cosine").item() == pytest.approx(1.0, rel=1e-5)
+    pose = torch.randn(5, 6)
+    assert orthogonality(100 * face, 0.01 * pose, "cosine").item() == pytest.approx(
+        orthogonality(face, pose, "cosine").item(), rel=1e-4)
+
+
 def test_orthogonality_dot_zero_for_branches_in_disjoint_dimensions():
     face, pose = torch.zeros(8, 10), torch.zeros(8, 10)
     face[:, :5] = torch.randn(8, 5)
@@ -210,7 +231,7 @@ def test_orthogonality_dot_zero_for_branches_in_disjoint_dimensions():
     assert orthogonality(face, pose, "dot").item() == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("mode", ["dsn", "dot"])
+@pytest.mark.parametrize("mode", ["dsn", "dot", "cosine"])
 def test_orthogonality_zero_for_orthogonal_branches_and_symmetric(mode):
     # DSN looks at F̃_fᵀF̃_p, a sum over samples: it is zero when no sample has
     # both a (centred) face and a pose component. Rows come in +v/-v pairs so
@@ -233,7 +254,7 @@ def test_orthogonality_finite_grads_and_errors():
     loss.backward()
     assert loss.dtype == torch.float32 and torch.isfinite(face.grad).all() and torch.isfinite(pose.grad).all()
     with pytest.raises(ValueError, match="mode"):
-        orthogonality(face, pose, "cosine")
+        orthogonality(face, pose, "cos")
     with pytest.raises(ValueError, match="batch size"):
         orthogonality(torch.randn(6, 8), torch.randn(5, 8))
 

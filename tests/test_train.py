@@ -215,7 +215,9 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, mo
 
 def test_simclr_trains_only_the_face_contrastive_loss(tmp_path):
     run = tmp_path / "simclr"
-    Trainer(tiny("method=simclr"), run).fit()
+    torch.set_num_threads(2)
+    Trainer(tiny("method=simclr"), run).fit()  # runs with runtime.threads=1 ...
+    assert torch.get_num_threads() == 2  # ... and gives torch's setting back
     steps = read_records(run, "step")
     assert {k for k in steps[-1] if k.startswith("loss_")} == {"loss_face"}
     assert not (run / "recon").exists()
@@ -289,3 +291,12 @@ def test_cli_refuses_bad_requests(tmp_path, capsys):
     assert "drop --preset" in capsys.readouterr().err
     assert main(["pretrain", "--resume", str(tmp_path / "nothing")]) == 2
     assert "config.yaml not found" in capsys.readouterr().err
+
+
+def test_benchmark_step_times_the_real_training_step():
+    from pclkit.stepbench import benchmark_step
+
+    result = benchmark_step(tiny("views.num_negatives=2"), steps=1, warmup=0)
+    assert result["encoder_images_per_step"] == (6 + 2) * 16  # all views, one encoder pass
+    assert result["img_per_s"] == pytest.approx(16 / result["seconds_per_step"])
+    assert result["cpu_seconds_per_step"] > 0
