@@ -207,8 +207,14 @@ MAIN_CLAIMS = (
 )
 
 
-def verdict(diff: float, spread: float) -> str:
-    """'confirmed' if the gain exceeds the pooled std, 'refuted' if the loss does, else 'unclear'."""
+def verdict(diff: float, spread: float, above_chance: bool = True) -> str:
+    """'confirmed' if the gain exceeds the pooled std, 'refuted' if the loss does, else 'unclear'.
+
+    A comparison where the better of the two does not beat the chance row by its
+    std says nothing about the claim: 'uninformative (at chance)'.
+    """
+    if not above_chance:
+        return "uninformative (at chance)"
     if diff > spread:
         return "confirmed"
     if diff < -spread:
@@ -230,8 +236,12 @@ def check_claims(rows: Sequence[Mapping[str, Any]], data: str, claims: Sequence[
         sign = 1.0 if claim.higher_is_better else -1.0
         diff = sign * (ours.mean - base.mean)
         spread = (ours.std ** 2 + base.std ** 2) ** 0.5
+        chance = stats.get((data, "chance", "chance", claim.task, claim.metric))
+        best = max(sign * ours.mean, sign * base.mean)
+        best_std = ours.std if sign * ours.mean >= sign * base.mean else base.std
+        above = chance is None or best - sign * chance.mean > (best_std if best_std == best_std else 0.0)
         out.append({"claim": claim.text, "data": data, "ours": ours, "baseline": base,
-                    "verdict": verdict(diff, spread)})
+                    "chance": None if chance is None else chance.mean, "verdict": verdict(diff, spread, above)})
     return out
 
 
@@ -256,9 +266,11 @@ def _mean_std(stat: Any) -> str:
 
 def claims_markdown(claims: Sequence[Mapping[str, Any]], ablation: Mapping[str, Any] | None) -> str:
     """The claims table; a verdict needs a gain or loss larger than the pooled std (one value: 'unclear')."""
-    lines = ["| claim | data | PCL | SimCLR | verdict |", "|---|---|---|---|---|"]
+    lines = ["| claim | data | PCL | SimCLR | chance | verdict |", "|---|---|---|---|---|---|"]
     for c in claims:
-        lines.append(f"| {c['claim']} | {c['data']} | {_mean_std(c['ours'])} | {_mean_std(c['baseline'])} | {c['verdict']} |")
+        chance = "–" if c.get("chance") is None else f"{c['chance']:.4g}"
+        lines.append(f"| {c['claim']} | {c['data']} | {_mean_std(c['ours'])} | {_mean_std(c['baseline'])} "
+                     f"| {chance} | {c['verdict']} |")
     if ablation is not None:
         chain = " → ".join(f"{label} {mean * 100:.1f}" for label, mean, _ in ablation["rows"])
         lines += ["", f"Ablation (expression accuracy %, F_s): {chain} — "

@@ -27,6 +27,7 @@ def test_verdict_needs_a_difference_beyond_the_spread():
     assert verdict(-0.05, 0.01) == "refuted"
     assert verdict(0.005, 0.01) == "unclear"
     assert verdict(0.05, math.nan) == "unclear"  # one value: no spread, no verdict
+    assert verdict(0.05, 0.01, above_chance=False) == "uninformative (at chance)"
 
 
 def test_claims_compare_pcl_with_simclr_and_respect_the_metric_direction():
@@ -36,10 +37,15 @@ def test_claims_compare_pcl_with_simclr_and_respect_the_metric_direction():
         rows.append(dict(data="synthfaces", method="SimCLR", feature="F_s", task="expression", metric="accuracy", seed=seed, value=simclr))
         rows.append(dict(data="synthfaces", method="PCL", feature="F_s", task="head_pose", metric="mae_mean", seed=seed, value=20.0 + seed))
         rows.append(dict(data="synthfaces", method="SimCLR", feature="F_s", task="head_pose", metric="mae_mean", seed=seed, value=10.0 + seed))
+    rows.append(dict(data="synthfaces", method="chance", feature="chance", task="expression", metric="accuracy", seed=0, value=0.15))
     claims = {c["claim"].split(" on ")[1]: c for c in check_claims(rows, "synthfaces")}
     assert claims["expression recognition (F_s)"]["verdict"] == "confirmed"
     assert claims["head pose, mean MAE (F_s)"]["verdict"] == "refuted"  # PCL's MAE is higher: worse
     assert isinstance(claims["expression recognition (F_s)"]["ours"], Stat)
+    # the same gap with both methods at chance level decides nothing
+    at_chance = [dict(r, value=r["value"] - 0.45) if r["task"] == "expression" and r["method"] != "chance" else r for r in rows]
+    claims = {c["claim"].split(" on ")[1]: c for c in check_claims(at_chance, "synthfaces")}
+    assert claims["expression recognition (F_s)"]["verdict"] == "uninformative (at chance)"
 
 
 @pytest.mark.slow
