@@ -5,7 +5,8 @@ PCL (Liu et al., CVPR 2023, Sec. 3.4):
     L = L_dis + L_orth + alpha_pose * L_pose + alpha_face * L_face
 
 with L_dis the swap reconstruction (Eq. 2), L_orth the orthogonality of the
-two branches (Eq. 3, DSN form by default), L_pose the pose contrastive loss
+two branches (Eq. 3; ``loss.orth_mode``: the DSN form by default, per-sample cosine in
+synth_cpu), L_pose the pose contrastive loss
 (Eq. 4-5) and L_face SimCLR's NT-Xent (Chen et al., ICML 2020, Eq. 1) on the
 face branch. SimCLR is L_face alone on F_s. The ablation switches of
 ``config.loss`` drop terms.
