@@ -112,10 +112,13 @@ def pretrain_run(spec: RunSpec, plan: ReproducePlan) -> Path:
             raise RuntimeError(
                 f"{spec.folder} holds a run with a different config; delete it or pass another --runs folder"
             )
+        # the checkpoint counts completed epochs: a finished run needs no Trainer
+        # (building one would render the whole training set again for nothing)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if int(state.get("epoch", 0)) >= config.optim.epochs:
+            print(f"[reproduce] reusing finished run {spec.folder}")
+            return checkpoint
     trainer = Trainer(config, spec.folder, resume=resume)
-    if resume and trainer.step >= trainer.total_steps:
-        print(f"[reproduce] reusing finished run {spec.folder}")
-        return checkpoint
     print(f"[reproduce] {'resuming' if resume else 'training'} {spec.label} (seed {spec.seed}) -> {spec.folder}")
     return trainer.fit()
 
