@@ -22,6 +22,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 
+from pclkit.data.synth_factors import DEFAULT_POSE_LIMITS
 from pclkit.models import ModelConfig
 
 Method = Literal["simclr", "pcl"]
@@ -59,6 +60,9 @@ class DataConfig:
     n: int = 4096
     #: SynthFaces dataset seed (which faces); the run seed drives everything else
     seed: int = 0
+    #: SynthFaces: poses are uniform in [-limit, limit] degrees for (yaw, pitch, roll);
+    #: DESIGN's default is (90, 40, 30). Evaluation of a run uses the same limits.
+    pose_limits: tuple[float, float, float] = DEFAULT_POSE_LIMITS
     #: DataLoader worker processes for ``source: folder``
     workers: int = 4
     #: how FaceFolder verifies files at start: decode every file, or read headers only (large folders)
@@ -67,6 +71,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         _require(self.n >= 1, f"data.n must be >= 1, got {self.n}")
         _require(self.workers >= 0, f"data.workers must be >= 0, got {self.workers}")
+        _require(len(self.pose_limits) == 3 and all(0.0 <= x <= 180.0 for x in self.pose_limits),
+                 f"data.pose_limits must be 3 angles in [0, 180] (yaw, pitch, roll), got {self.pose_limits}")
         _require(self.source != "folder" or bool(self.root),
                  "data.source 'folder' needs data.root (a folder of face frames)")
 

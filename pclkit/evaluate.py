@@ -27,7 +27,9 @@ import argparse
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -35,6 +37,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from pclkit.data.synth_factors import DEFAULT_POSE_LIMITS
 from pclkit.features import (
     DISPLAY_NAMES,
     FEATURE_KEYS,
@@ -91,6 +94,8 @@ class EvalConfig:
     n_val: int = 1000
     n_test: int = 2000
     data_seed: int = 0
+    #: SynthFaces pose half-ranges (yaw, pitch, roll) in degrees; use the run's ``data.pose_limits``
+    pose_limits: tuple[float, float, float] = DEFAULT_POSE_LIMITS
     cmu_root: str | None = None
     cmu_scale: int = 2
     cmu_subjects: tuple[int, int, int] = (12, 4, 4)
@@ -141,11 +146,12 @@ def synthfaces_parts(cfg: EvalConfig, size: int, cache: FeatureCache | None, syn
     """SynthFaces ``train``/``val``/``test`` at ``size`` px; rendered images are cached like features.
 
     ``synth_config`` (a :class:`pclkit.data.synthetic.SynthConfig`, default the
-    standard one) changes identity counts or ranges, e.g. for small tests.
+    standard one with ``cfg.pose_limits``) changes identity counts or ranges,
+    e.g. for small tests.
     """
-    from pclkit.data.synthetic import DEFAULT_CONFIG, SynthFaces
+    from pclkit.data.synthetic import SynthFaces, symmetric_pose_config
 
-    synth_config = synth_config or DEFAULT_CONFIG
+    synth_config = synth_config or symmetric_pose_config(cfg.pose_limits)
 
     version = _source_hash("pclkit.data.synthetic", "pclkit.data.synth_face", "pclkit.data.synth_factors",
                            "pclkit.data.synth_identity", "pclkit.data.synth_raycast")
@@ -520,6 +526,12 @@ def supervised_rows(path: str | Path, data: str, au_threshold: float = ProbeConf
     return rows
 
 
+def trained_pose_limits(config: Mapping[str, Any]) -> tuple[float, ...]:
+    """The SynthFaces ``data.pose_limits`` a run was pretrained with (runs older than the key: the default)."""
+    limits = config.get("data", {}).get("pose_limits", EvalConfig.pose_limits)
+    return tuple(float(x) for x in limits)
+
+
 def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalConfig(), names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Evaluate checkpoints (and, with ``config.baselines``, the baselines) -> tidy result rows.
 
@@ -543,6 +555,11 @@ def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalC
     if len(sizes) != 1:
         raise ValueError(f"checkpoints take different image sizes {sorted(sizes)}; evaluate them separately")
     size = sizes.pop()
+    if config.data == "synthfaces":
+        trained = {trained_pose_limits(c) for _, _, c in loaded}
+        if trained != {tuple(config.pose_limits)}:
+            warnings.warn(f"checkpoints were pretrained on SynthFaces pose limits {sorted(trained)} but are "
+                          f"evaluated at {tuple(config.pose_limits)} (EvalConfig.pose_limits / --pose-limits)", stacklevel=2)
     parts = synthfaces_parts(config, size, cache) if config.data == "synthfaces" else cmu_parts(config, size)
 
     extraction = dict(batch_size=config.batch_size, device=config.device, bf16=config.bf16, progress=config.progress)
@@ -645,6 +662,22 @@ def _au_columns(rows: Iterable[Mapping[str, Any]]) -> tuple[Column, ...]:
     return tuple(_pct("au", m, m[3:]) for m in metrics) + (_pct("au", "f1_mean", "Mean"),)
 
 
+def seeds_note(rows: Sequence[Mapping[str, Any]], learned: Sequence[str]) -> str:
+    """Table footer saying what mean ± std pools: probe seeds, times pretraining runs of one label.
+
+    Runs of several pretraining seeds share a method label, so a learned
+    method's cell pools (runs x probe seeds) values while baselines pool probe
+    seeds only.
+    """
+    n_probe = len({r["seed"] for r in rows})
+    cells = Counter((r["method"], r["feature"], r["task"], r["metric"]) for r in rows if r["method"] in learned)
+    n_runs = max(cells.values(), default=n_probe) // max(n_probe, 1)
+    if n_runs > 1:
+        return (f"Mean ± std (sample, ddof = 1) over {n_runs} pretraining runs × {n_probe} probe seed(s) "
+                f"for learned methods; baselines over the {n_probe} probe seed(s).")
+    return f"Mean ± std (sample, ddof = 1) over {n_probe} probe seed(s)." if n_probe > 1 else "One seed."
+
+
 def result_tables(rows: Sequence[Mapping[str, Any]], data: str | None = None, main_feature: str = "F_s") -> dict[str, Table]:
     """The report's tables, laid out like the paper's: ``{name: Table}``.
 
@@ -667,8 +700,7 @@ def result_tables(rows: Sequence[Mapping[str, Any]], data: str | None = None, ma
     supervised = sorted((m, f) for m, f in present if m == SUPERVISED)
     main_lines = [(m, main_feature) for m in learned] + supervised + [(RANDOM_INIT, "F_s"), (PIXELS, "pixels"), (CHANCE, CHANCE)]
     feature_lines = [(m, f) for m in learned for f in (*FEATURE_KEYS,)]
-    n_seeds = len({r["seed"] for r in rows})
-    note = f"Mean ± std (sample, ddof = 1) over {n_seeds} seed(s)." if n_seeds > 1 else "One seed."
+    note = seeds_note(rows, learned)
     specs = {
         "main": TableSpec(f"{data}: linear evaluation ({DISPLAY_NAMES.get(main_feature, main_feature)}; pixel baseline: PCA of raw pixels)", columns, lines(main_lines), "method", note),
         "features": TableSpec(f"{data}: feature comparison", columns, lines(feature_lines), "both", note),
@@ -741,6 +773,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="AU present at intensity >= this (default 0.4: DISFA level >= 2 of 0..5)")
     parser.add_argument("--au-decision", default="val", help="AU decision threshold: 'val' (chosen on validation) or a probability")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--pose-limits", type=float, nargs=3, default=None, metavar=("YAW", "PITCH", "ROLL"),
+                        help="SynthFaces pose half-ranges in degrees (default: the checkpoints' data.pose_limits)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -753,6 +787,14 @@ def run(args: argparse.Namespace) -> int:
         n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, batch_size=args.batch_size, bf16=args.bf16,
         device=args.device, probe=ProbeConfig(au_decision=decision, au_intensity_threshold=args.au_threshold), progress=not args.quiet,
     )
+    if args.pose_limits is not None:
+        config = replace(config, pose_limits=tuple(args.pose_limits))
+    elif args.data == "synthfaces":
+        from pclkit.checkpoint import load_checkpoint
+
+        trained = {trained_pose_limits(load_checkpoint(checkpoint_file(p))["config"]) for p in args.checkpoints}
+        if len(trained) == 1:
+            config = replace(config, pose_limits=trained.pop())
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     start = time.perf_counter()
     rows = evaluate_checkpoints(args.checkpoints, config, names)

@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from pclkit import viz
+from pclkit.data.synth_factors import DEFAULT_POSE_LIMITS
 from pclkit.style import figure_size, paper_style, save_figure
 
 METHOD_LABELS = {"simclr": "SimCLR", "pcl": "PCL"}
@@ -90,11 +91,12 @@ def describe_run(folder: str | Path) -> str:
 # --------------------------------------------------------------------------- data helpers
 
 
-def synthfaces(split: str, n: int, size: int, seed: int = 0) -> Any:
-    """A :class:`pclkit.data.synthetic.SynthFaces` split rendered at ``size`` px."""
-    from pclkit.data.synthetic import SynthFaces
+def synthfaces(split: str, n: int, size: int, seed: int = 0,
+               pose_limits: Sequence[float] = DEFAULT_POSE_LIMITS) -> Any:
+    """A :class:`pclkit.data.synthetic.SynthFaces` split rendered at ``size`` px, poses within ``pose_limits``."""
+    from pclkit.data.synthetic import SynthFaces, symmetric_pose_config
 
-    return SynthFaces(split, n=n, size=size, seed=seed)
+    return SynthFaces(split, n=n, size=size, seed=seed, config=symmetric_pose_config(pose_limits))
 
 
 def dataset_images(dataset: Any, indices: Sequence[int]) -> Tensor:
@@ -394,15 +396,24 @@ def _saved(fig: Figure, name: str, out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pclkit.evaluate import trained_pose_limits
+
     models: dict[str, nn.Module] = {}
     folders: dict[str, Path] = {}
+    pose_limits = set()
     for folder in args.run:
         model, config = load_run(folder)
+        pose_limits.add(trained_pose_limits(config))
         label = METHOD_LABELS.get(str(config.get("method")), str(config.get("method")))
         while label in models:
             label += "'"
         models[label], folders[label] = model, folder if folder.is_dir() else folder.parent
         print(describe_run(folder))
+    if len(pose_limits) > 1:
+        raise SystemExit(f"the runs were pretrained on different SynthFaces pose limits {sorted(pose_limits)}; "
+                         "make their figures separately")
+    # the test faces are drawn like the runs' training faces
+    limits = pose_limits.pop() if pose_limits else DEFAULT_POSE_LIMITS
     out: Path = args.out
     written: list[Path] = []
     written += _saved(synthfaces_factors_figure(), "synthfaces_factors", out)
@@ -421,7 +432,7 @@ def run(args: argparse.Namespace) -> int:
         size = sizes.pop()
         from pclkit.data import as_tensors
 
-        test = synthfaces("test", args.n, size)
+        test = synthfaces("test", args.n, size, pose_limits=limits)
         images, labels = as_tensors(test)
         feature_sets = embedding_feature_sets(models, images)
         for method in methods:
@@ -441,7 +452,7 @@ def run(args: argparse.Namespace) -> int:
     pcl = [(label, m) for label, m in models.items() if getattr(m, "decoder", None) is not None]
     if pcl:
         model = pcl[-1][1]
-        dataset = synthfaces("test", 256, int(model.image_size))
+        dataset = synthfaces("test", 256, int(model.image_size), pose_limits=limits)
         written += _saved(pose_swap_grid_figure(model, dataset, pose_change="flip"), "pose_swap_grid", out)
         written += _saved(pose_swap_grid_figure(model, dataset, pose_change="render3d"), "pose_swap_grid_render3d", out)
         written += _saved(pose_swap_ground_truth_figure(model, dataset, seed=args.seed), "pose_swap_ground_truth", out)

@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -125,9 +125,10 @@ def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch
     """The batch source of ``config.data`` (SynthFaces in memory, or a frames folder)."""
     size = config.model.image_size
     if config.data.source == "synth":
-        from pclkit.data import SynthFaces
+        from pclkit.data.synthetic import SynthFaces, symmetric_pose_config
 
-        dataset = SynthFaces(split="train", n=config.data.n, size=size, seed=config.data.seed)
+        dataset = SynthFaces(split="train", n=config.data.n, size=size, seed=config.data.seed,
+                             config=symmetric_pose_config(config.data.pose_limits))
         images, labels = dataset.tensors(progress=dist.is_main)
         factors = dataset.factors if config.views.pose_change == "render3d" else None
         return MemoryBatches(images, config.optim.batch_size, dist, config.seed, device,
@@ -228,6 +229,8 @@ class Trainer:
         self.step = 0
         self.meter = EpochMeter()
         self.metrics = MetricsLog(self.out_dir / "metrics.jsonl") if self.dist.is_main else None
+        #: callbacks given every record written to metrics.jsonl (main rank), e.g. a live plot
+        self.on_record: list[Callable[[dict[str, Any]], None]] = []
         if resume:
             self._load(self.checkpoint_path)
         elif self.dist.is_main:
@@ -362,7 +365,7 @@ class Trainer:
             record.update({("loss" if k == "loss" else f"loss_{k}"): v for k, v in means.items()
                            if not k.startswith("alpha_")})
             record.update({k: v for k, v in means.items() if k.startswith("alpha_")})
-            self.metrics.write(record)
+            self._record(record)
         self.meter = EpochMeter()
 
     def _log_step(self, values: dict[str, float], seconds: float, epoch: int) -> None:
@@ -373,7 +376,15 @@ class Trainer:
             record["loss" if key == "loss" else (key if key.startswith("alpha_") else f"loss_{key}")] = value
         record["lr"] = self.scheduler.get_last_lr()[0]
         record["img_per_s"] = self.config.optim.batch_size * self._streams() / max(seconds, 1e-9)
+        self._record(record)
+
+    def _record(self, record: dict[str, Any]) -> None:
+        """Append ``record`` to metrics.jsonl and pass it to the ``on_record`` callbacks."""
+        if self.metrics is None:
+            return
         self.metrics.write(record)
+        for callback in self.on_record:
+            callback(record)
 
     def _progress(self) -> Any:
         from tqdm.auto import tqdm
@@ -425,8 +436,7 @@ class Trainer:
                     if self.step >= stop_at:
                         break
         except NonFiniteLossError as err:
-            if self.metrics is not None:
-                self.metrics.write({"kind": "error", "step": self.step + 1, "message": str(err)})
+            self._record({"kind": "error", "step": self.step + 1, "message": str(err)})
             raise
         finally:
             bar.close()

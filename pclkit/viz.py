@@ -708,34 +708,17 @@ class LiveLossPlot:
         self.redraw()
 
     def follow(self, trainer: Any) -> None:
-        """Feed this plot every record a :class:`pclkit.train.Trainer` writes to its ``metrics.jsonl``.
+        """Draw every record a :class:`pclkit.train.Trainer` writes to its ``metrics.jsonl``.
 
-        Wraps ``trainer.metrics`` (the run's :class:`pclkit.runlog.MetricsLog`):
-        records are still written to the file, then drawn here.
+        Registers this plot in ``trainer.on_record`` (records are written to the
+        file first). Only the main rank logs, so elsewhere nothing is drawn.
         """
-        log = trainer.metrics
-        if log is None:  # not the main rank: nothing is logged
-            return
-        trainer.metrics = _TeeLog(log, self)
+        trainer.on_record.append(self)
 
     def redraw(self) -> None:
         """Render the current history into the image widget."""
         fig = plot_loss_curves(self.history, x_key=self.x_key, keys=self.keys, title=self.title)
         self.image.value = figure_png(fig)
-
-
-class _TeeLog:
-    """A metrics log that also passes each record to a callback (see :meth:`LiveLossPlot.follow`)."""
-
-    def __init__(self, log: Any, callback: Any) -> None:
-        self._log, self._callback = log, callback
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._log.write(record)
-        self._callback(record)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._log, name)
 
 
 class SynthFacesExplorer:

@@ -57,6 +57,9 @@ def test_overrides_parse_yaml_scalars_and_dotted_keys():
     assert cfg.views.appearance == {"grayscale_p": 0.5}
     assert cfg.optim.grad_clip is None
     assert parse_override("a.b= [1, 2]") == (["a", "b"], [1, 2])
+    assert resolve_config("synth_cpu", ["data.pose_limits=[30, 20, 15]"]).data.pose_limits == (30.0, 20.0, 15.0)
+    with pytest.raises(ConfigError, match="pose_limits"):
+        resolve_config("synth_cpu", ["data.pose_limits=[30, 20]"])
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from pclkit.evaluate import (
     evaluate_sources,
     method_names,
     result_tables,
+    seeds_note,
     subject_split,
     supervised_rows,
     synthfaces_parts,
@@ -305,3 +306,14 @@ def test_cli_on_cmu_faces_end_to_end(tmp_path, cmu_root):
     assert "### cmu: linear evaluation" in md and "### cmu: disentanglement" in md
     assert r"\toprule" in (out / "results.tex").read_text()
     assert list((tmp_path / "cache").glob("*.pt"))  # features cached for the next run
+
+
+def test_seeds_note_counts_pretraining_runs_and_probe_seeds():
+    def rows(method: str, runs: int, probe_seeds: int) -> list[dict]:
+        return [dict(data="synthfaces", method=method, feature="F_s", task="expression", metric="accuracy", seed=s, value=0.5)
+                for _ in range(runs) for s in range(probe_seeds)]
+
+    three_by_three = rows("PCL", 3, 3) + rows("pixels (PCA)", 1, 3)
+    assert "3 pretraining runs × 3 probe seed(s)" in seeds_note(three_by_three, ["PCL"])
+    assert seeds_note(rows("PCL", 1, 3), ["PCL"]) == "Mean ± std (sample, ddof = 1) over 3 probe seed(s)."
+    assert seeds_note(rows("PCL", 1, 1), ["PCL"]) == "One seed."

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from pclkit.cli import main
-from pclkit.reproduce import ReproducePlan, check_claims, verdict
+from pclkit.reproduce import ABLATION_LABELS, ReproducePlan, ablation_markdown, ablation_study, check_claims, verdict
 from pclkit.tables import Stat
 
 
@@ -65,3 +65,27 @@ def test_reproduce_smoke_trains_evaluates_and_reuses_finished_runs(tmp_path, cap
     # a second call finds both runs finished and does not train again
     assert main(args) == 0
     assert capsys.readouterr().out.count("reusing finished run") == 2
+
+
+def test_ablation_study_follows_each_metric_and_flags_chance():
+    rows = []
+    for i, label in enumerate(ABLATION_LABELS.values()):
+        for seed in range(2):
+            rows.append(dict(data="synthfaces", method=label, feature="F_s", task="expression", metric="accuracy",
+                             seed=seed, value=0.15 + 0.001 * seed))  # flat, at chance
+            rows.append(dict(data="synthfaces", method=label, feature="F_s", task="head_pose", metric="mae_mean",
+                             seed=seed, value=20.0 - i + 0.1 * seed))  # falls row by row: better
+            rows.append(dict(data="synthfaces", method=label, feature="F_s", task="verification", metric="accuracy",
+                             seed=seed, value=0.6 + 0.01 * (i % 2)))  # zig-zag
+    for seed in range(2):
+        rows.append(dict(data="synthfaces", method="chance", feature="chance", task="expression", metric="accuracy",
+                         seed=seed, value=0.153))
+    study = ablation_study(rows)
+    by_task = {m["task"]: m for m in study["metrics"]}
+    assert set(by_task) == {"expression", "verification", "head_pose"}  # unmeasured metrics are left out
+    assert by_task["head_pose"]["monotone"] and not by_task["head_pose"]["at_chance"]
+    assert not by_task["verification"]["monotone"]
+    assert by_task["expression"]["at_chance"]
+    text = ablation_markdown(study)
+    assert "| +L_orth |" in text and "Pose MAE (°): monotone" in text and "uninformative" in text
+    assert ablation_study([r for r in rows if r["method"] != "+L_dis"]) is None

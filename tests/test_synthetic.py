@@ -24,6 +24,7 @@ from pclkit.data.synthetic import (
     make_factors,
     render,
     sample_factors,
+    symmetric_pose_config,
 )
 
 
@@ -343,3 +344,17 @@ def test_factors_indexing_and_cat():
     joined = Factors.cat([f[:4], f[4:]])
     assert all(torch.equal(a, b) for a, b in zip(joined.labels().values(), f.labels().values()))
     assert torch.equal(f.mirrored().mirrored().pose, f.pose)
+
+
+def test_pose_limits_narrow_the_sampled_poses_and_keep_the_default_config():
+    assert symmetric_pose_config((90, 40, 30)) is DEFAULT_CONFIG  # same caches as before
+    narrow = symmetric_pose_config((30, 20, 15))
+    pose = sample_factors("train", 2000, seed=0, config=narrow).pose
+    assert (pose.abs() <= torch.tensor([30.0, 20.0, 15.0])).all()
+    assert pose[:, 0].abs().max() > 25  # still uniform over the narrower range
+    wide = sample_factors("train", 2000, seed=0).pose
+    assert torch.equal(sample_factors("train", 2000, seed=0, config=narrow).expression,
+                       sample_factors("train", 2000, seed=0).expression)  # only the pose changes
+    assert wide[:, 0].abs().max() > 60
+    with pytest.raises(ValueError, match="3 angles"):
+        symmetric_pose_config((30, 20))

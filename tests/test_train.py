@@ -216,13 +216,23 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, mo
 def test_simclr_trains_only_the_face_contrastive_loss(tmp_path):
     run = tmp_path / "simclr"
     torch.set_num_threads(2)
-    Trainer(tiny("method=simclr"), run).fit()  # runs with runtime.threads=1 ...
+    trainer = Trainer(tiny("method=simclr"), run)
+    seen = []
+    trainer.on_record.append(seen.append)
+    trainer.fit()  # runs with runtime.threads=1 ...
     assert torch.get_num_threads() == 2  # ... and gives torch's setting back
     steps = read_records(run, "step")
+    assert [r for r in seen if r["kind"] == "step"] == steps  # callbacks see exactly what the log holds
     assert {k for k in steps[-1] if k.startswith("loss_")} == {"loss_face"}
     assert not (run / "recon").exists()
     model, config = load_model(run)
     assert config["method"] == "simclr" and model.decoder is None
+
+
+def test_pose_limits_set_the_training_faces_poses(tmp_path):
+    trainer = Trainer(tiny("data.pose_limits=[10, 5, 5]", "optim.max_steps=1"), tmp_path / "run")
+    pose = trainer.batches.pose
+    assert (pose.abs() <= torch.tensor([10.0, 5.0, 5.0])).all() and pose[:, 0].abs().max() > 5
 
 
 def test_ablation_switches_drop_terms_and_views(tmp_path):

@@ -14,7 +14,7 @@ Expression prototypes follow the EMFACS descriptions of the basic emotions
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import torch
@@ -115,6 +115,21 @@ class SynthConfig:
 
 
 DEFAULT_CONFIG = SynthConfig()
+#: half-widths (yaw, pitch, roll) of the default pose ranges, degrees
+DEFAULT_POSE_LIMITS: tuple[float, float, float] = tuple(hi for _, hi in DEFAULT_CONFIG.pose_range)  # type: ignore[assignment]
+
+
+def symmetric_pose_config(limits: Sequence[float], base: SynthConfig = DEFAULT_CONFIG) -> SynthConfig:
+    """``base`` with uniform poses in ``[-limit, limit]`` for (yaw, pitch, roll), degrees.
+
+    The default limits (90, 40, 30) give ``base`` itself, so datasets and their
+    caches are unchanged.
+    """
+    limits = tuple(float(x) for x in limits)
+    if len(limits) != 3 or any(not 0.0 <= x <= 180.0 for x in limits):
+        raise ValueError(f"pose limits must be 3 angles in [0, 180] degrees (yaw, pitch, roll), got {limits}")
+    pose_range = tuple((-x, x) for x in limits)
+    return base if pose_range == base.pose_range else replace(base, pose_range=pose_range)
 
 
 def check_split(split: str) -> None:

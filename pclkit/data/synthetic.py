@@ -42,6 +42,7 @@ from pclkit.data.synth_factors import (
     canonical_nuisance,
     make_factors,
     sample_factors,
+    symmetric_pose_config,
 )
 from pclkit.data.synth_raycast import composite
 
@@ -58,6 +59,7 @@ __all__ = [
     "SceneConfig",
     "SynthConfig",
     "SynthFaces",
+    "symmetric_pose_config",
     "canonical_nuisance",
     "landmarks",
     "make_factors",
