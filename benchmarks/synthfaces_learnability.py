@@ -5,7 +5,8 @@ labels at once (expression, identity, AU intensities, head pose), then
 evaluated on data it never saw:
 
 * expression accuracy, AU F1 (binary at intensity >= ``AU_THRESHOLD``, the
-  DISFA convention of "intensity >= A/2" rescaled to [0, 1]) and yaw/pitch/roll
+  linear probes' convention: DISFA level >= 2 of 0..5 rescaled to [0, 1], so
+  the supervised row is comparable with the probes) and yaw/pitch/roll
   MAE on the ``test`` split (identities disjoint from training);
 * identity accuracy (closed set) on held-out images of the training
   identities: the last ``heldout_per_identity`` occurrences of each training
@@ -30,8 +31,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pclkit.data.synthetic import AU_NAMES, EXPRESSIONS, SynthConfig, SynthFaces
+from pclkit.probes import ProbeConfig
 
-AU_THRESHOLD = 0.5
+AU_THRESHOLD = ProbeConfig.au_intensity_threshold
 POSE_SCALE = torch.tensor([90.0, 40.0, 30.0])  # degrees: pose targets are divided by these
 
 
