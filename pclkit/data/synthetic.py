@@ -59,12 +59,12 @@ __all__ = [
     "SceneConfig",
     "SynthConfig",
     "SynthFaces",
-    "symmetric_pose_config",
     "canonical_nuisance",
     "landmarks",
     "make_factors",
     "render",
     "sample_factors",
+    "symmetric_pose_config",
     "torch_threads",
 ]
 
