@@ -94,8 +94,8 @@ class EvalConfig:
     n_val: int = 1000
     n_test: int = 2000
     data_seed: int = 0
-    #: SynthFaces pose half-ranges (yaw, pitch, roll) in degrees; use the run's ``data.pose_limits``
-    pose_limits: tuple[float, float, float] = DEFAULT_POSE_LIMITS
+    #: SynthFaces pose half-ranges (yaw, pitch, roll) in degrees; None: the checkpoints' ``data.pose_limits``
+    pose_limits: tuple[float, float, float] | None = None
     cmu_root: str | None = None
     cmu_scale: int = 2
     cmu_subjects: tuple[int, int, int] = (12, 4, 4)
@@ -146,12 +146,12 @@ def synthfaces_parts(cfg: EvalConfig, size: int, cache: FeatureCache | None, syn
     """SynthFaces ``train``/``val``/``test`` at ``size`` px; rendered images are cached like features.
 
     ``synth_config`` (a :class:`pclkit.data.synthetic.SynthConfig`, default the
-    standard one with ``cfg.pose_limits``) changes identity counts or ranges,
-    e.g. for small tests.
+    standard one with ``cfg.pose_limits``, or the default poses when unset)
+    changes identity counts or ranges, e.g. for small tests.
     """
     from pclkit.data.synthetic import SynthFaces, symmetric_pose_config
 
-    synth_config = synth_config or symmetric_pose_config(cfg.pose_limits)
+    synth_config = synth_config or symmetric_pose_config(cfg.pose_limits or DEFAULT_POSE_LIMITS)
 
     version = _source_hash("pclkit.data.synthetic", "pclkit.data.synth_face", "pclkit.data.synth_factors",
                            "pclkit.data.synth_identity", "pclkit.data.synth_raycast")
@@ -528,8 +528,27 @@ def supervised_rows(path: str | Path, data: str, au_threshold: float = ProbeConf
 
 def trained_pose_limits(config: Mapping[str, Any]) -> tuple[float, ...]:
     """The SynthFaces ``data.pose_limits`` a run was pretrained with (runs older than the key: the default)."""
-    limits = config.get("data", {}).get("pose_limits", EvalConfig.pose_limits)
+    limits = config.get("data", {}).get("pose_limits", DEFAULT_POSE_LIMITS)
     return tuple(float(x) for x in limits)
+
+
+def resolve_pose_limits(requested: Sequence[float] | None, configs: Sequence[Mapping[str, Any]]) -> tuple[float, ...]:
+    """The SynthFaces pose limits to evaluate at: ``requested``, or else the runs' own (which must agree).
+
+    Evaluating at other limits than a run was trained on is allowed (a
+    generalisation test) but warned about.
+    """
+    trained = {trained_pose_limits(c) for c in configs}
+    if requested is None:
+        if len(trained) > 1:
+            raise ValueError(f"the checkpoints were pretrained on different SynthFaces pose limits {sorted(trained)}; "
+                             "choose one with EvalConfig.pose_limits / --pose-limits")
+        return trained.pop()
+    requested = tuple(float(x) for x in requested)
+    if trained != {requested}:
+        warnings.warn(f"checkpoints were pretrained on SynthFaces pose limits {sorted(trained)} but are "
+                      f"evaluated at {requested}", stacklevel=3)
+    return requested
 
 
 def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalConfig(), names: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -556,10 +575,7 @@ def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalC
         raise ValueError(f"checkpoints take different image sizes {sorted(sizes)}; evaluate them separately")
     size = sizes.pop()
     if config.data == "synthfaces":
-        trained = {trained_pose_limits(c) for _, _, c in loaded}
-        if trained != {tuple(config.pose_limits)}:
-            warnings.warn(f"checkpoints were pretrained on SynthFaces pose limits {sorted(trained)} but are "
-                          f"evaluated at {tuple(config.pose_limits)} (EvalConfig.pose_limits / --pose-limits)", stacklevel=2)
+        config = replace(config, pose_limits=resolve_pose_limits(config.pose_limits, [c for _, _, c in loaded]))
     parts = synthfaces_parts(config, size, cache) if config.data == "synthfaces" else cmu_parts(config, size)
 
     extraction = dict(batch_size=config.batch_size, device=config.device, bf16=config.bf16, progress=config.progress)
@@ -578,7 +594,10 @@ def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalC
         sources.append(PixelSource(PIXELS, int(first_model.feature_dims["F_s"]), config.probe.solver_threads))
 
     rows = evaluate_sources(sources, parts, config)
-    if config.supervised_json:
+    if config.supervised_json and config.pose_limits not in (None, DEFAULT_POSE_LIMITS):
+        warnings.warn(f"the supervised reference was trained at the default poses, not {config.pose_limits}: "
+                      "its row is left out", stacklevel=2)
+    elif config.supervised_json:
         rows += supervised_rows(config.supervised_json, config.data, config.probe.au_intensity_threshold)
     return rows
 
@@ -789,12 +808,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.pose_limits is not None:
         config = replace(config, pose_limits=tuple(args.pose_limits))
-    elif args.data == "synthfaces":
-        from pclkit.checkpoint import load_checkpoint
-
-        trained = {trained_pose_limits(load_checkpoint(checkpoint_file(p))["config"]) for p in args.checkpoints}
-        if len(trained) == 1:
-            config = replace(config, pose_limits=trained.pop())
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     start = time.perf_counter()
     rows = evaluate_checkpoints(args.checkpoints, config, names)

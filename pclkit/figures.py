@@ -396,24 +396,21 @@ def _saved(fig: Figure, name: str, out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pclkit.evaluate import trained_pose_limits
+    from pclkit.evaluate import resolve_pose_limits
 
     models: dict[str, nn.Module] = {}
     folders: dict[str, Path] = {}
-    pose_limits = set()
+    configs = []
     for folder in args.run:
         model, config = load_run(folder)
-        pose_limits.add(trained_pose_limits(config))
+        configs.append(config)
         label = METHOD_LABELS.get(str(config.get("method")), str(config.get("method")))
         while label in models:
             label += "'"
         models[label], folders[label] = model, folder if folder.is_dir() else folder.parent
         print(describe_run(folder))
-    if len(pose_limits) > 1:
-        raise SystemExit(f"the runs were pretrained on different SynthFaces pose limits {sorted(pose_limits)}; "
-                         "make their figures separately")
     # the test faces are drawn like the runs' training faces
-    limits = pose_limits.pop() if pose_limits else DEFAULT_POSE_LIMITS
+    limits = resolve_pose_limits(None, configs) if configs else DEFAULT_POSE_LIMITS
     out: Path = args.out
     written: list[Path] = []
     written += _saved(synthfaces_factors_figure(), "synthfaces_factors", out)

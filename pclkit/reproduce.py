@@ -168,14 +168,9 @@ def evaluate_runs(plan: ReproducePlan, checkpoints: Sequence[Path], labels: Sequ
     from pclkit.evaluate import EvalConfig, evaluate_checkpoints, write_results
 
     sizes = QUICK_EVAL if plan.quick else {}
-    pose_limits = resolve_config(plan.preset, dict(plan.overrides)).data.pose_limits
-    if pose_limits != EvalConfig.pose_limits and supervised is not None:
-        print(f"[reproduce] the supervised reference was trained at the default poses, not {pose_limits}: row left out")
-        supervised = None
-    config = EvalConfig(
+    config = EvalConfig(  # SynthFaces pose limits: the runs' own (evaluate.resolve_pose_limits)
         data=data,
         seeds=plan.eval_seeds,
-        pose_limits=pose_limits,
         progress=sys.stderr.isatty() or not plan.quick,
         **sizes,
         cmu_root=str(plan.cmu_root) if data == "cmu" else None,

@@ -21,6 +21,7 @@ from pclkit.evaluate import (
     class_indices,
     evaluate_sources,
     method_names,
+    resolve_pose_limits,
     result_tables,
     seeds_note,
     subject_split,
@@ -317,3 +318,14 @@ def test_seeds_note_counts_pretraining_runs_and_probe_seeds():
     assert "3 pretraining runs × 3 probe seed(s)" in seeds_note(three_by_three, ["PCL"])
     assert seeds_note(rows("PCL", 1, 3), ["PCL"]) == "Mean ± std (sample, ddof = 1) over 3 probe seed(s)."
     assert seeds_note(rows("PCL", 1, 1), ["PCL"]) == "One seed."
+
+
+def test_pose_limits_come_from_the_runs_unless_requested():
+    narrow = {"data": {"pose_limits": [30, 15, 10]}}
+    old_run = {"data": {}}  # saved before the key existed: the default poses
+    assert resolve_pose_limits(None, [narrow, narrow]) == (30.0, 15.0, 10.0)
+    assert resolve_pose_limits(None, [old_run]) == (90.0, 40.0, 30.0)
+    with pytest.raises(ValueError, match="different SynthFaces pose limits"):
+        resolve_pose_limits(None, [narrow, old_run])
+    with pytest.warns(UserWarning, match="evaluated at"):
+        assert resolve_pose_limits((90, 40, 30), [narrow]) == (90.0, 40.0, 30.0)
