@@ -142,8 +142,11 @@ where $L_{dis}$ reconstructs each view from its own $F_f$ and the $F_p$ of the
 view it must reproduce, $L_{orth}$ keeps the branches orthogonal, $L_{pose}$
 contrasts same-pose views against pose-changed views of the same image, and
 $L_{face}$ is SimCLR on $F_f$. The weights $\\alpha$ follow Dynamic Weight
-Average. Runs are cached under `runs/<preset>_<method>`: a cached run is
-loaded, a missing one is trained here (delete the folder to retrain).
+Average. The main job's runs (`runs/reproduce/<preset>_<method>_s0`, from
+`make reproduce`) are used when present, else runs cached under
+`runs/<preset>_<method>`; a missing one is trained here (delete the folder to
+retrain). The weights shipped in the package are not used here: they carry no
+loss curves.
 """),
     parameters("""
 METHODS = ("simclr", "pcl")
@@ -169,7 +172,12 @@ print(f"preset {config.preset}: {config.model.encoder} encoder at {config.model.
     md("""
 ## Train (or load)
 
-Each run shows a progress bar and its loss terms as they are logged.
+Each run shows a progress bar and its loss terms as they are logged. With
+`runtime.monitor_every` (every 2 epochs in `synth_cpu`, off in `smoke`) the
+trainer also probes the features during pretraining on a fixed set of
+SynthFaces **validation** images (`pclkit.monitor.ProbeMonitor`: kNN
+expression and identity accuracy, ridge yaw $R^2$ of $F_s$, $F_f$, $F_p$);
+the live view adds those panels as the values arrive.
 """),
     code("""
 runs = {}
@@ -177,7 +185,8 @@ for method in METHODS:
     label = figures.METHOD_LABELS[method]
     live = viz.LiveLossPlot(title=f"{label}, preset {PRESET}", every=1 if SMOKE else 10)
     display(live.widget)
-    runs[label] = figures.ensure_run(PRESET, method, RUNS_DIR, OVERRIDES, live_plot=live)
+    runs[label] = figures.resolve_model(method, PRESET, RUNS_DIR, pretrained=False, overrides=OVERRIDES,
+                                        live_plot=live)
     if not live.history:  # a cached run: draw the curve it logged
         live.extend(read_metrics(runs[label] / "metrics.jsonl"))
     print(figures.describe_run(runs[label]))
@@ -186,7 +195,9 @@ for method in METHODS:
 ## Loss curves
 
 Every loss term per logged step and, for PCL, the Dynamic Weight Average
-weights per epoch (1 for the first two epochs).
+weights per epoch (1 for the first two epochs). Runs that logged the probe
+monitor get a second row: its three tasks against epoch, one colour per
+feature and one line style per run.
 """),
     code("""
 fig = figures.pretraining_curves_figure(runs)
@@ -221,6 +232,11 @@ verification (also cross-pose pairs, |Δyaw| > 45°), 8-AU detection and
 yaw/pitch/roll regression. Probes are trained on `train`, selected on `val`,
 scored on `test` (disjoint identities); numbers are mean ± std over seeds.
 Baselines: raw pixels (PCA) and a randomly initialised encoder.
+
+The models come from `figures.resolve_model`, which prints its choice: the main job's
+run (`runs/reproduce/<preset>_<method>_s0`, from `make reproduce`) when present, else
+this notebook's run (`runs/<preset>_<method>`), else the weights shipped in the
+package (`pretrained:<method>_synthfaces`), else a run trained here.
 """),
     parameters("""
 SEEDS = 1 if SMOKE else 3
@@ -228,6 +244,7 @@ N_TRAIN, N_VAL, N_TEST = (300, 150, 600) if SMOKE else (3000, 1000, 2000)
 N_PAIRS = 200 if SMOKE else 3000
 CACHE_DIR = None if SMOKE else str(ROOT / ".cache" / "features")
 TABLES_DIR = FIGURES_DIR / "tables"
+PRETRAINED = not SMOKE  # without a local run, use the weights shipped in pclkit/weights
 """),
     code("""
 %matplotlib inline
@@ -239,7 +256,8 @@ from pclkit.probes import ProbeConfig
 from pclkit.style import save_figure
 from pclkit.tables import to_markdown
 
-runs = {figures.METHOD_LABELS[m]: figures.ensure_run(PRESET, m, RUNS_DIR) for m in ("simclr", "pcl")}
+runs = {figures.METHOD_LABELS[m]: figures.resolve_model(m, PRESET, RUNS_DIR, pretrained=PRETRAINED)
+        for m in ("simclr", "pcl")}
 for folder in runs.values():
     print(figures.describe_run(folder))
 # smoke mode: one regularisation strength per probe instead of the validation grid
@@ -323,6 +341,11 @@ coloured by expression (happy vs neutral) and by head-pose yaw. A face-aware
 feature should group expressions and ignore yaw; a pose feature should order
 the points by yaw. We add $F_s$ and UMAP, and repeat the figure on the real
 CMU faces (coloured by the 4 head poses and the 20 identities).
+
+The models come from `figures.resolve_model`, which prints its choice: the main job's
+run (`runs/reproduce/<preset>_<method>_s0`, from `make reproduce`) when present, else
+this notebook's run (`runs/<preset>_<method>`), else the weights shipped in the
+package (`pretrained:<method>_synthfaces`), else a run trained here.
 """),
     parameters("""
 N_POINTS = 200 if SMOKE else 2000        # SynthFaces test images embedded
@@ -330,6 +353,7 @@ N_CMU = 200 if SMOKE else None           # CMU images embedded (None: all)
 METHODS_2D = ("tsne", "umap")
 SHOWN_EXPRESSIONS = ("neutral", "happy")  # as in the paper; any of the 7 classes
 SEED = 0
+PRETRAINED = not SMOKE  # without a local run, use the weights shipped in pclkit/weights
 """),
     code("""
 %matplotlib inline
@@ -342,9 +366,9 @@ from pclkit.style import save_figure
 
 models = {}
 for method in ("simclr", "pcl"):
-    folder = figures.ensure_run(PRESET, method, RUNS_DIR)
-    print(figures.describe_run(folder))
-    models[figures.METHOD_LABELS[method]], _ = figures.load_run(folder)
+    source = figures.resolve_model(method, PRESET, RUNS_DIR, pretrained=PRETRAINED)
+    print(figures.describe_run(source))
+    models[figures.METHOD_LABELS[method]], _ = figures.load_run(source)
 size = models["PCL"].image_size
 """),
     md("## SynthFaces"),
@@ -399,20 +423,26 @@ another view should re-pose the face. The paper shows, for a face $s$ and its
 pose-changed view $\\hat s$: (a) $s$, (b) $D(F_f, F_p)$, (c) $D(F_f, \\hat F_p)$,
 (d) $F_f$ alone, (e) $F_p$ alone, (f) $\\hat F_p$ alone. On SynthFaces the true
 re-render of a face at any pose is known, so swaps can be scored (PSNR).
+
+The model comes from `figures.resolve_model`, which prints its choice: the main job's
+run (`runs/reproduce/<preset>_pcl_s0`, from `make reproduce`) when present, else
+this notebook's run (`runs/<preset>_pcl`), else the weights shipped in the
+package (`pretrained:pcl_synthfaces`), else a run trained here.
 """),
     parameters("""
 N_TEST = 64 if SMOKE else 512   # SynthFaces test faces to pick from
 N_FACES = 8                     # columns of the grids
 SEED = 0
+PRETRAINED = not SMOKE  # without a local run, use the weights shipped in pclkit/weights
 """),
     code("""
 %matplotlib inline
 from pclkit import figures, viz
 from pclkit.style import save_figure
 
-folder = figures.ensure_run(PRESET, "pcl", RUNS_DIR)
-print(figures.describe_run(folder))
-model, config = figures.load_run(folder)
+source = figures.resolve_model("pcl", PRESET, RUNS_DIR, pretrained=PRETRAINED)
+print(figures.describe_run(source))
+model, config = figures.load_run(source)
 test = figures.synthfaces("test", N_TEST, model.image_size)
 """),
     md("""

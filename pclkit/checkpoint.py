@@ -80,15 +80,26 @@ def save_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` and check its format and keys."""
+def read_payload(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with a :class:`CheckpointError` for absent or unreadable files."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or unsafe files
         raise CheckpointError(f"cannot load checkpoint {path}: {err}") from err
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` and check its format and keys."""
+    path = Path(path)
+    payload = read_payload(path, map_location)
+    return check_checkpoint(payload, path)
+
+
+def check_checkpoint(payload: Any, path: Path) -> dict[str, Any]:
+    """``payload`` when it is a training checkpoint with every required key, else a :class:`CheckpointError`."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path} is not a {FORMAT} checkpoint (format: {found!r})")
@@ -129,22 +140,56 @@ def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().cpu() for key, value in unwrap(model).state_dict().items()}
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model stored in a checkpoint (a ``last.pt`` file or its run folder).
+def checkpoint_path(ref: str | os.PathLike) -> Path:
+    """The file behind a checkpoint reference, the one place that resolves references.
 
-    Returns ``(model in eval mode on device, resolved config dict)``; the
-    evaluation code calls this.
+    * ``pretrained:NAME`` -- the weights shipped in the package
+      (:func:`pclkit.pretrained.weights_file`; its SHA-256 is checked against the manifest);
+    * a run folder -- its ``last.pt``;
+    * anything else -- the file itself.
     """
+    from pclkit.pretrained import is_pretrained_ref, pretrained_name, weights_file
+
+    if is_pretrained_ref(ref):
+        return weights_file(pretrained_name(ref))
+    path = Path(ref)
+    return path / "last.pt" if path.is_dir() else path
+
+
+def read_model_payload(ref: str | os.PathLike) -> dict[str, Any]:
+    """``config``, float ``model`` state, ``step`` and ``epoch`` of any checkpoint reference.
+
+    Reads training checkpoints (``last.pt``, run folders) and shipped weights
+    (``pretrained:NAME`` or their ``.pt`` file; stored in bf16/fp16, returned as float32).
+    """
+    from pclkit.pretrained import FORMAT as WEIGHTS_FORMAT, weights_payload
+
+    path = checkpoint_path(ref)
+    payload = read_payload(path, map_location="cpu")
+    if isinstance(payload, dict) and payload.get("format") == WEIGHTS_FORMAT:
+        return weights_payload(payload, path)
+    return check_checkpoint(payload, path)
+
+
+def model_from_config(config: Mapping[str, Any], state: Mapping[str, torch.Tensor], where: str) -> nn.Module:
+    """The network of a stored config's ``model`` section with ``state`` loaded strictly (train mode, CPU)."""
     from pclkit.config import model_config_from_dict
     from pclkit.models import build_model
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / "last.pt"
-    payload = load_checkpoint(path, map_location="cpu")
-    if not isinstance(payload["config"], dict) or not isinstance(payload["config"].get("model"), dict):
-        raise CheckpointError(f"checkpoint {path} has no model section in its config")
+    if not isinstance(config, Mapping) or not isinstance(config.get("model"), Mapping):
+        raise CheckpointError(f"{where} has no model section in its config")
     # only the model section: a run's other settings need not be valid on the reading machine
-    model = build_model(model_config_from_dict(payload["config"]["model"]))
-    load_state_strict(model, payload["model"], what=f"model in {path}")
+    model = build_model(model_config_from_dict(dict(config["model"])))
+    load_state_strict(model, state, what=f"model in {where}")
+    return model
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model stored in a checkpoint (a ``last.pt`` file, its run folder, or ``pretrained:NAME``).
+
+    Returns ``(model in eval mode on device, resolved config dict)``; the
+    evaluation code calls this. References are resolved by :func:`checkpoint_path`.
+    """
+    payload = read_model_payload(path)
+    model = model_from_config(payload["config"], payload["model"], where=str(path))
     return model.to(device).eval(), payload["config"]

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gallery": ("pclkit.gallery", "render the SynthFaces gallery figure"),
     "reproduce": ("pclkit.reproduce", "the main job: SimCLR vs PCL on SynthFaces (+ CMU faces)"),
     "bench": ("pclkit.bench", "throughput benchmarks (render, augment, train steps)"),
+    "export-pretrained": ("pclkit.pretrained", "ship a run's weights inside the package (pclkit/weights + manifest)"),
 }
 
 

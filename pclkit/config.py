@@ -22,13 +22,15 @@ from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 
-from pclkit.data.synth_factors import DEFAULT_POSE_LIMITS
+from pclkit.data.synth_factors import DEFAULT_CONFIG as SYNTH_DEFAULTS, DEFAULT_POSE_LIMITS
 from pclkit.models import ModelConfig
 
 Method = Literal["simclr", "pcl"]
 PoseChange = Literal["flip", "roll", "render3d"]
 Schedule = Literal["joint", "alternating"]
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["auto", "fp32", "bf16"]
+#: smallest probe-monitor set: two images of each SynthFaces val identity (identity kNN)
+MIN_MONITOR_IMAGES = 2 * SYNTH_DEFAULTS.identities["val"]
 
 #: the ablation rows of the paper (Table 5: SimCLR; +L_dis; +L_orth; +L_pose; +DWA) as overrides
 ABLATION_ROWS: dict[str, dict[str, Any]] = {
@@ -63,6 +65,10 @@ class DataConfig:
     #: SynthFaces: poses are uniform in [-limit, limit] degrees for (yaw, pitch, roll);
     #: DESIGN's default is (90, 40, 30). Evaluation of a run uses the same limits.
     pose_limits: tuple[float, float, float] = DEFAULT_POSE_LIMITS
+    #: SynthFaces pose prior within the limits: truncated normal (near-frontal, like real
+    #: face data; std (25, 10, 7) degrees) or uniform (the first SynthFaces; runs older than
+    #: this key were uniform)
+    pose_prior: Literal["normal", "uniform"] = "normal"
     #: DataLoader worker processes for ``source: folder``
     workers: int = 4
     #: how FaceFolder verifies files at start: decode every file, or read headers only (large folders)
@@ -92,8 +98,14 @@ class ViewConfig:
     mix_alpha: float = 1.6
     #: Gaussian noise sigma on the reconstruction inputs (targets stay clean)
     recon_noise: float = 0.4
+    #: face views (L_face; SimCLR's views): ``quadrant`` = two patches from different quadrants
+    #: (the reference code), ``crop`` = two random resized crops of the whole face (SimCLR's
+    #: standard view, no flip since a flip changes the pose)
+    face_view: Literal["quadrant", "crop"] = "quadrant"
     #: side of the two quadrant patches of the face views, as a fraction of the image side
     patch_frac: float = 0.4
+    #: area range of the ``crop`` face views, as fractions of the image
+    crop_scale: tuple[float, float] = (0.35, 1.0)
     #: keyword arguments of ``pclkit.augment.AppearanceAugment`` (empty = reference augmentation)
     appearance: dict[str, Any] = field(default_factory=dict)
 
@@ -104,6 +116,8 @@ class ViewConfig:
         _require(self.mix_alpha > 0, f"views.mix_alpha must be > 0, got {self.mix_alpha}")
         _require(self.recon_noise >= 0, f"views.recon_noise must be >= 0, got {self.recon_noise}")
         _require(0 < self.patch_frac <= 0.5, f"views.patch_frac must be in (0, 0.5], got {self.patch_frac}")
+        _require(len(self.crop_scale) == 2 and 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1,
+                 f"views.crop_scale must be (low, high) with 0 < low <= high <= 1, got {self.crop_scale}")
         # build the augmentations once so a bad option fails here, not at the first step
         from pclkit.augment import AppearanceAugment, make_pose_change
 
@@ -133,7 +147,9 @@ class LossConfig:
     use_pose: bool = True
     use_dwa: bool = True
     #: orthogonality form: dsn (reference code) or dot (paper formula)
-    orth_mode: Literal["dsn", "dot", "cosine"] = "dsn"
+    orth_mode: Literal["dsn", "dot", "cosine", "xcorr"] = "dsn"
+    #: weight of L_orth in the sum (the paper: 1)
+    orth_weight: float = 1.0
     dwa_temperature: float = 2.0
     #: joint: one summed loss per step; alternating: reference's three optimiser steps
     schedule: Schedule = "joint"
@@ -141,6 +157,7 @@ class LossConfig:
     def __post_init__(self) -> None:
         _require(self.temperature > 0, f"loss.temperature must be > 0, got {self.temperature}")
         _require(self.pose_temperature > 0, f"loss.pose_temperature must be > 0, got {self.pose_temperature}")
+        _require(self.orth_weight >= 0, f"loss.orth_weight must be >= 0, got {self.orth_weight}")
         _require(self.dwa_temperature > 0, f"loss.dwa_temperature must be > 0, got {self.dwa_temperature}")
 
 
@@ -176,8 +193,9 @@ class RuntimeConfig:
     """Device, numerics and logging; none of these change what is learned (bar precision)."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    #: bf16 autocast (CPU and CUDA) or plain fp32
-    precision: Precision = "bf16"
+    #: bf16 autocast (CPU and CUDA), plain fp32, or auto: bf16 where the device computes it
+    #: natively (CUDA; CPUs with AVX-512 BF16 / AMX), else fp32 (emulated bf16 is ~10x slower)
+    precision: Precision = "auto"
     channels_last: bool = True
     #: torch intra-op threads (None: torch's default)
     threads: int | None = None
@@ -190,9 +208,18 @@ class RuntimeConfig:
     progress: bool = True
     #: under torchrun on CUDA, convert BatchNorm to SyncBatchNorm (gloo/CPU has none: per-rank statistics)
     sync_bn: bool = True
+    #: probes during pretraining (``pclkit.monitor.ProbeMonitor``): kNN/ridge probes of F_s/F_f/F_p
+    #: on SynthFaces val every this many epochs, logged as "monitor" records (0: off; needs data.source synth)
+    monitor_every: int = 0
+    #: size of the monitor's fixed SynthFaces val set (two or more images of each of its 100 identities)
+    monitor_images: int = 1000
 
     def __post_init__(self) -> None:
         _require(self.threads is None or self.threads >= 1, f"runtime.threads must be >= 1 or null, got {self.threads}")
+        _require(self.monitor_every >= 0, f"runtime.monitor_every must be >= 0 (0: off), got {self.monitor_every}")
+        _require(self.monitor_images >= MIN_MONITOR_IMAGES,
+                 f"runtime.monitor_images must be >= {MIN_MONITOR_IMAGES} (two images of each SynthFaces val "
+                 f"identity), got {self.monitor_images}")
         _require(self.log_every >= 1, f"runtime.log_every must be >= 1, got {self.log_every}")
         _require(self.checkpoint_every >= 0, f"runtime.checkpoint_every must be >= 0, got {self.checkpoint_every}")
         _require(self.snapshot_every >= 0, f"runtime.snapshot_every must be >= 0, got {self.snapshot_every}")
@@ -225,6 +252,9 @@ class TrainConfig:
                  "views.pose_change 'render3d' re-renders SynthFaces; it needs data.source 'synth'")
         _require(self.loss.schedule == "joint" or self.method == "pcl",
                  "loss.schedule 'alternating' only applies to method 'pcl'")
+        _require(self.runtime.monitor_every == 0 or self.data.source == "synth",
+                 "runtime.monitor_every probes SynthFaces val; it needs data.source 'synth' "
+                 "(set runtime.monitor_every=0, or add a pclkit.monitor.ProbeMonitor to the Trainer yourself)")
 
     @property
     def active_terms(self) -> tuple[str, ...]:

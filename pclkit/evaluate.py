@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from pclkit.data.synth_factors import DEFAULT_POSE_LIMITS
+from pclkit.data.synth_factors import DEFAULT_CONFIG, DEFAULT_POSE_LIMITS
 from pclkit.features import (
     DISPLAY_NAMES,
     FEATURE_KEYS,
@@ -96,6 +96,8 @@ class EvalConfig:
     data_seed: int = 0
     #: SynthFaces pose half-ranges (yaw, pitch, roll) in degrees; None: the checkpoints' ``data.pose_limits``
     pose_limits: tuple[float, float, float] | None = None
+    #: SynthFaces pose prior ("normal" | "uniform"); None: the checkpoints' ``data.pose_prior``
+    pose_prior: str | None = None
     cmu_root: str | None = None
     cmu_scale: int = 2
     cmu_subjects: tuple[int, int, int] = (12, 4, 4)
@@ -151,7 +153,7 @@ def synthfaces_parts(cfg: EvalConfig, size: int, cache: FeatureCache | None, syn
     """
     from pclkit.data.synthetic import SynthFaces, symmetric_pose_config
 
-    synth_config = synth_config or symmetric_pose_config(cfg.pose_limits or DEFAULT_POSE_LIMITS)
+    synth_config = synth_config or symmetric_pose_config(cfg.pose_limits or DEFAULT_POSE_LIMITS, prior=cfg.pose_prior)
 
     version = _source_hash("pclkit.data.synthetic", "pclkit.data.synth_face", "pclkit.data.synth_factors",
                            "pclkit.data.synth_identity", "pclkit.data.synth_raycast")
@@ -390,10 +392,13 @@ def chance_rows(parts: Mapping[str, DataPart], seed: int, cfg: EvalConfig) -> li
 def swap_fidelity(model: nn.Module, part: DataPart, n_pairs: int, seed: int, cfg: EvalConfig) -> ProbeResult:
     """Swap reconstructions scored against SynthFaces ground truth (PSNR dB, SSIM; Wang et al. 2004).
 
-    For random test pairs (A, B): ``swap`` compares D(F_f^A, F_p^B) with
-    ``render(Factors.combine(face_from=A, pose_from=B))``; ``noswap`` compares
-    D(F_f^A, F_p^A) with the same target (what a decoder that ignores F_p would
-    score); ``recon`` compares D(F_f^A, F_p^A) with image A.
+    For random test pairs (A, B), A != B: ``swap`` compares D(F_f^A, F_p^B) with
+    ``render(Factors.combine(face_from=A, pose_from=B))``; two controls compare
+    the same D(F_f^A, F_p^B) with render(face A, pose A) = image A (``swap_vs_a``:
+    high if the decoder ignores F_p) and with render(face B, pose B) = image B
+    (``swap_vs_b``: high if F_p carries B's face); a real swap beats both.
+    ``noswap`` compares D(F_f^A, F_p^A) with the swap target; ``recon``
+    compares D(F_f^A, F_p^A) with image A.
     """
     from pclkit.data.synthetic import Factors, render
     from pclkit.features import check_frozen, to_model_input
@@ -403,7 +408,8 @@ def swap_fidelity(model: nn.Module, part: DataPart, n_pairs: int, seed: int, cfg
     gen = _generator(seed, "swap")
     n = len(part)
     a = torch.randperm(n, generator=gen)[:n_pairs]
-    b = torch.randperm(n, generator=gen)[:len(a)]
+    # B is A shifted by a random non-zero offset: never a face paired with itself
+    b = (a + torch.randint(1, max(n, 2), (len(a),), generator=gen)) % n
     images = part.images()
     size = int(model.image_size)
     scores: dict[str, list[Tensor]] = {}
@@ -417,8 +423,10 @@ def swap_fidelity(model: nn.Module, part: DataPart, n_pairs: int, seed: int, cfg
             target = render(Factors.combine(part.factors[ia], part.factors[ib]), size)
             # the truth passes through the same 8-bit quantisation as the inputs
             target = (target * 255).round() / 255
-            xa = xa.float().cpu()
-            for key, (pred, truth) in {"swap": (swapped, target), "noswap": (recon, target), "recon": (recon, xa)}.items():
+            xa, xb = xa.float().cpu(), xb.float().cpu()
+            compared = {"swap": (swapped, target), "swap_vs_a": (swapped, xa), "swap_vs_b": (swapped, xb),
+                        "noswap": (recon, target), "recon": (recon, xa)}
+            for key, (pred, truth) in compared.items():
                 scores.setdefault(f"psnr_{key}", []).append(psnr(pred, truth))
                 scores.setdefault(f"ssim_{key}", []).append(ssim(pred, truth))
     metrics = {k: torch.cat(v).mean().item() for k, v in scores.items()}
@@ -430,11 +438,17 @@ def swap_fidelity(model: nn.Module, part: DataPart, n_pairs: int, seed: int, cfg
 
 
 def method_names(paths: Sequence[str | Path], configs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A label per checkpoint: its run folder (``runs/pcl/last.pt`` -> ``pcl``), else the file stem; made unique."""
+    """A label per checkpoint: its run folder (``runs/pcl/last.pt`` -> ``pcl``), ``NAME`` of
+    ``pretrained:NAME``, else the file stem; made unique."""
+    from pclkit.pretrained import is_pretrained_ref, pretrained_name
+
     names = []
     for path, config in zip(paths, configs):
-        path = Path(path)
-        base = path.name if path.is_dir() else (path.parent.name if path.stem in ("last", "best", "final") and path.parent.name else path.stem)
+        if is_pretrained_ref(path):
+            base = pretrained_name(path)
+        else:
+            path = Path(path)
+            base = path.name if path.is_dir() else (path.parent.name if path.stem in ("last", "best", "final") and path.parent.name else path.stem)
         name = base or str(config.get("method", "model"))
         while name in names:
             name = f"{name}'"
@@ -443,8 +457,10 @@ def method_names(paths: Sequence[str | Path], configs: Sequence[Mapping[str, Any
 
 
 def checkpoint_file(path: str | Path) -> Path:
-    path = Path(path)
-    return path / "last.pt" if path.is_dir() else path
+    """The file of a checkpoint reference (run folder, file or ``pretrained:NAME``; see :func:`pclkit.checkpoint.checkpoint_path`)."""
+    from pclkit.checkpoint import checkpoint_path
+
+    return checkpoint_path(path)
 
 
 def random_init_model(config: Mapping[str, Any], seed: int, device: str) -> nn.Module:
@@ -532,23 +548,37 @@ def trained_pose_limits(config: Mapping[str, Any]) -> tuple[float, ...]:
     return tuple(float(x) for x in limits)
 
 
+def trained_pose_prior(config: Mapping[str, Any]) -> str:
+    """The SynthFaces ``data.pose_prior`` a run was pretrained with (runs older than the key: uniform)."""
+    return str(config.get("data", {}).get("pose_prior", "uniform"))
+
+
+def _resolve_trained(what: str, option: str, requested: Any, trained: set[Any]) -> Any:
+    """``requested``, or else the one value the runs were trained with; a mismatch is warned about."""
+    if requested is None:
+        if len(trained) > 1:
+            raise ValueError(f"the checkpoints were pretrained on different SynthFaces {what} {sorted(trained)}; "
+                             f"choose one with EvalConfig.{option} / --{option.replace('_', '-')}")
+        return trained.pop()
+    if trained != {requested}:
+        warnings.warn(f"checkpoints were pretrained on SynthFaces {what} {sorted(trained)} but are "
+                      f"evaluated at {requested}", stacklevel=4)
+    return requested
+
+
 def resolve_pose_limits(requested: Sequence[float] | None, configs: Sequence[Mapping[str, Any]]) -> tuple[float, ...]:
     """The SynthFaces pose limits to evaluate at: ``requested``, or else the runs' own (which must agree).
 
     Evaluating at other limits than a run was trained on is allowed (a
     generalisation test) but warned about.
     """
-    trained = {trained_pose_limits(c) for c in configs}
-    if requested is None:
-        if len(trained) > 1:
-            raise ValueError(f"the checkpoints were pretrained on different SynthFaces pose limits {sorted(trained)}; "
-                             "choose one with EvalConfig.pose_limits / --pose-limits")
-        return trained.pop()
-    requested = tuple(float(x) for x in requested)
-    if trained != {requested}:
-        warnings.warn(f"checkpoints were pretrained on SynthFaces pose limits {sorted(trained)} but are "
-                      f"evaluated at {requested}", stacklevel=3)
-    return requested
+    requested = None if requested is None else tuple(float(x) for x in requested)
+    return _resolve_trained("pose limits", "pose_limits", requested, {trained_pose_limits(c) for c in configs})
+
+
+def resolve_pose_prior(requested: str | None, configs: Sequence[Mapping[str, Any]]) -> str:
+    """The SynthFaces pose prior to evaluate with: ``requested``, or else the runs' own (which must agree)."""
+    return _resolve_trained("pose priors", "pose_prior", requested, {trained_pose_prior(c) for c in configs})
 
 
 def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalConfig(), names: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -575,7 +605,9 @@ def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalC
         raise ValueError(f"checkpoints take different image sizes {sorted(sizes)}; evaluate them separately")
     size = sizes.pop()
     if config.data == "synthfaces":
-        config = replace(config, pose_limits=resolve_pose_limits(config.pose_limits, [c for _, _, c in loaded]))
+        configs = [c for _, _, c in loaded]
+        config = replace(config, pose_limits=resolve_pose_limits(config.pose_limits, configs),
+                         pose_prior=resolve_pose_prior(config.pose_prior, configs))
     parts = synthfaces_parts(config, size, cache) if config.data == "synthfaces" else cmu_parts(config, size)
 
     extraction = dict(batch_size=config.batch_size, device=config.device, bf16=config.bf16, progress=config.progress)
@@ -594,9 +626,10 @@ def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalC
         sources.append(PixelSource(PIXELS, int(first_model.feature_dims["F_s"]), config.probe.solver_threads))
 
     rows = evaluate_sources(sources, parts, config)
-    if config.supervised_json and config.pose_limits not in (None, DEFAULT_POSE_LIMITS):
-        warnings.warn(f"the supervised reference was trained at the default poses, not {config.pose_limits}: "
-                      "its row is left out", stacklevel=2)
+    default_poses = config.pose_limits in (None, DEFAULT_POSE_LIMITS) and config.pose_prior in (None, DEFAULT_CONFIG.pose_prior)
+    if config.supervised_json and not default_poses:
+        warnings.warn(f"the supervised reference was trained at the default poses, not {config.pose_limits} "
+                      f"({config.pose_prior}): its row is left out", stacklevel=2)
     elif config.supervised_json:
         rows += supervised_rows(config.supervised_json, config.data, config.probe.au_intensity_threshold)
     return rows
@@ -669,6 +702,8 @@ def _disentangle_columns(data: str) -> tuple[Column, ...]:
 SWAP_COLUMNS = (
     Column("swap", "psnr_swap", "Swap PSNR (dB) ↑", digits=2),
     Column("swap", "ssim_swap", "Swap SSIM ↑", digits=3),
+    Column("swap", "psnr_swap_vs_a", "Swap vs face A, pose A (dB)", digits=2, higher_is_better=None),
+    Column("swap", "psnr_swap_vs_b", "Swap vs face B, pose B (dB)", digits=2, higher_is_better=None),
     Column("swap", "psnr_noswap", "No-swap PSNR (dB)", digits=2, higher_is_better=None),
     Column("swap", "ssim_noswap", "No-swap SSIM", digits=3, higher_is_better=None),
     Column("swap", "psnr_recon", "Recon. PSNR (dB) ↑", digits=2),
@@ -771,7 +806,8 @@ def write_results(rows: Sequence[Mapping[str, Any]], out: str | Path, meta: Mapp
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoints", nargs="+", help="checkpoint files (or run folders holding last.pt)")
+    parser.add_argument("checkpoints", nargs="+",
+                        help="checkpoint files, run folders holding last.pt, or pretrained:NAME (models shipped in pclkit/weights)")
     parser.add_argument("--data", choices=DATASETS, default="synthfaces", help="evaluation data (default: synthfaces)")
     parser.add_argument("--out", type=Path, required=True, help="folder for results.csv / results.md / results.tex")
     parser.add_argument("--features", default=",".join(FEATURE_KEYS), help="comma list of F_s,F_f,F_p,F_fp (F_fp = F_f ⊕ F_p)")
@@ -794,6 +830,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--pose-limits", type=float, nargs=3, default=None, metavar=("YAW", "PITCH", "ROLL"),
                         help="SynthFaces pose half-ranges in degrees (default: the checkpoints' data.pose_limits)")
+    parser.add_argument("--pose-prior", choices=("normal", "uniform"), default=None,
+                        help="SynthFaces pose prior (default: the checkpoints' data.pose_prior)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -808,6 +846,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.pose_limits is not None:
         config = replace(config, pose_limits=tuple(args.pose_limits))
+    if args.pose_prior is not None:
+        config = replace(config, pose_prior=args.pose_prior)
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     start = time.perf_counter()
     rows = evaluate_checkpoints(args.checkpoints, config, names)

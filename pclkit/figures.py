@@ -5,12 +5,15 @@ runs and returns a :class:`matplotlib.figure.Figure` in the paper style; the
 notebooks call the same functions, so a notebook and the command give the same
 figure. Run folders are ``<runs>/<preset>_<method>`` as written by
 ``python -m pclkit pretrain`` (:func:`run_folder`); :func:`ensure_run` trains
-one when it is missing.
+one when it is missing, and :func:`resolve_model` picks the model a notebook
+shows (the main job's run, the notebook's own run, the weights shipped in the
+package, or a new run).
 
 Figures (file stems under ``figures/``, each as PDF, SVG and PNG):
 
 * ``synthfaces_factors`` -- SynthFaces: expressions x head poses of a few identities;
-* ``pretraining_curves`` -- loss terms of SimCLR and PCL, DWA weights;
+* ``pretraining_curves`` -- loss terms of SimCLR and PCL, DWA weights, and the probes
+  during pretraining (expression / identity accuracy, yaw R^2) when the runs logged them;
 * ``linear_eval_features`` -- F_s / F_f / F_p / F_f ⊕ F_p per task (needs an evaluation);
 * ``embeddings_tsne``, ``embeddings_umap`` -- SimCLR vs F_s / F_f / F_p, by expression and yaw;
 * ``embeddings_cmu_tsne``, ``embeddings_cmu_umap`` -- the same on CMU faces (pose, identity);
@@ -70,33 +73,79 @@ def ensure_run(preset: str, method: str, runs_dir: str | Path = "runs", override
     return folder
 
 
+def reproduce_run_folder(runs_dir: str | Path, preset: str, method: str, seed: int = 0) -> Path:
+    """The main job's run of ``(preset, method, seed)``: ``<runs_dir>/reproduce/<preset>_<method>_s<seed>``."""
+    from pclkit.reproduce import ReproducePlan
+
+    plan = ReproducePlan(preset=preset, seeds=seed + 1, runs_dir=Path(runs_dir) / "reproduce")
+    return next(spec.folder for spec in plan.runs() if spec.row == method and spec.seed == seed)
+
+
+def pretrained_model_name(method: str) -> str:
+    """The shipped model of ``method``: ``<method>_synthfaces``."""
+    return f"{method}_synthfaces"
+
+
+def resolve_model(method: str, preset: str, runs_dir: str | Path = "runs", *, pretrained: bool = True,
+                  train: bool = True, overrides: Mapping[str, Any] | None = None, live_plot: Any = None) -> Path | str:
+    """The model a notebook shows for ``method`` -- the first of these that exists -- and prints which:
+
+    1. the main job's run ``<runs_dir>/reproduce/<preset>_<method>_s0`` (``make reproduce``);
+    2. the notebook's own run ``<runs_dir>/<preset>_<method>``;
+    3. with ``pretrained``, the weights shipped in the package, ``pretrained:<method>_synthfaces``;
+    4. with ``train``, a new run trained into 2 (:func:`ensure_run`); else a ``FileNotFoundError``.
+
+    Returns a run folder or a ``pretrained:NAME`` string; both work with
+    :func:`load_run`, :func:`describe_run` and :func:`pclkit.evaluate.evaluate_checkpoints`.
+    """
+    label = METHOD_LABELS.get(method, method)
+    for folder, what in ((reproduce_run_folder(runs_dir, preset, method), "the main job's run"),
+                         (run_folder(runs_dir, preset, method), "this notebook's run")):
+        if (folder / "last.pt").is_file():
+            print(f"{label}: {what} {folder}")
+            return folder
+    name = pretrained_model_name(method)
+    if pretrained:
+        from pclkit.pretrained import PREFIX, list_pretrained
+
+        if name in list_pretrained():
+            print(f"{label}: no local run; the pretrained weights shipped in pclkit ({PREFIX}{name})")
+            return f"{PREFIX}{name}"
+    folder = run_folder(runs_dir, preset, method)
+    if not train:
+        raise FileNotFoundError(f"no run of {method} ({reproduce_run_folder(runs_dir, preset, method)}, {folder})"
+                                + (f" and no shipped weights {name!r}" if pretrained else ""))
+    print(f"{label}: no local run{' or shipped weights' if pretrained else ''}; training {folder} (preset {preset})")
+    return ensure_run(preset, method, runs_dir, overrides, live_plot=live_plot)
+
+
 def load_run(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """``(model in eval mode, resolved config dict)`` of a run folder or checkpoint file."""
+    """``(model in eval mode, resolved config dict)`` of a run folder, checkpoint file or ``pretrained:NAME``."""
     from pclkit.checkpoint import load_model
 
     return load_model(folder)
 
 
 def describe_run(folder: str | Path) -> str:
-    """One line: method, preset, steps and epochs of a run (from its checkpoint)."""
-    from pclkit.checkpoint import load_checkpoint
+    """One line: method, preset, steps and epochs of a run, checkpoint or ``pretrained:NAME``."""
+    from pclkit.checkpoint import read_model_payload
 
-    path = Path(folder)
-    payload = load_checkpoint(path / "last.pt" if path.is_dir() else path)
+    payload = read_model_payload(folder)
     config = payload["config"]
-    return (f"{path}: {config.get('method')} / preset {config.get('preset')} / encoder "
-            f"{config.get('model', {}).get('encoder')} / {payload['step']} steps, {payload['epoch']} epochs")
+    shipped = f" (shipped weights, {payload['dtype']})" if "dtype" in payload else ""
+    return (f"{folder}: {config.get('method')} / preset {config.get('preset')} / encoder "
+            f"{config.get('model', {}).get('encoder')} / {payload['step']} steps, {payload['epoch']} epochs{shipped}")
 
 
 # --------------------------------------------------------------------------- data helpers
 
 
 def synthfaces(split: str, n: int, size: int, seed: int = 0,
-               pose_limits: Sequence[float] = DEFAULT_POSE_LIMITS) -> Any:
+               pose_limits: Sequence[float] = DEFAULT_POSE_LIMITS, pose_prior: str | None = None) -> Any:
     """A :class:`pclkit.data.synthetic.SynthFaces` split rendered at ``size`` px, poses within ``pose_limits``."""
     from pclkit.data.synthetic import SynthFaces, symmetric_pose_config
 
-    return SynthFaces(split, n=n, size=size, seed=seed, config=symmetric_pose_config(pose_limits))
+    return SynthFaces(split, n=n, size=size, seed=seed, config=symmetric_pose_config(pose_limits, prior=pose_prior))
 
 
 def dataset_images(dataset: Any, indices: Sequence[int]) -> Tensor:
@@ -136,7 +185,13 @@ def synthfaces_factors_figure(identities: Sequence[int] = (0, 1, 2), size: int =
 
 
 def pretraining_curves_figure(runs: Mapping[str, str | Path]) -> Figure:
-    """Loss terms per step of each run (one panel per run) and the DWA weights per epoch of PCL runs."""
+    """Loss terms per step of each run (one panel per run) and the DWA weights per epoch of PCL runs.
+
+    When a run logged probe-monitor records (``runtime.monitor_every``), a
+    second row shows them: expression accuracy, identity accuracy and yaw R^2
+    against epoch, one line per feature (colour) and run (line style).
+    """
+    from pclkit.monitor import MONITOR_TASKS
     from pclkit.runlog import read_metrics
 
     histories = {label: read_metrics(Path(folder) / "metrics.jsonl") for label, folder in runs.items()}
@@ -145,11 +200,16 @@ def pretraining_curves_figure(runs: Mapping[str, str | Path]) -> Figure:
     dwa_keys = {label: sorted({k for r in records for k in r if k.startswith("alpha_")}) for label, records in epochs.items()}
     dwa_runs = [label for label, keys in dwa_keys.items() if len(keys) >= 2]
     n_panels = len(histories) + (1 if dwa_runs else 0)
+    monitored = {label: history for label, history in histories.items() if viz.has_monitor(history)}
     with paper_style():
         from matplotlib.ticker import MaxNLocator
 
-        fig = Figure(figsize=figure_size("text", aspect=0.36), layout="constrained")
-        axes = fig.subplots(1, n_panels, squeeze=False)[0]
+        fig = Figure(figsize=figure_size("text", aspect=0.72 if monitored else 0.36), layout="constrained")
+        top = fig
+        if monitored:
+            top, bottom = fig.subfigures(2, 1)
+            viz.draw_monitor_panels(bottom.subplots(1, len(MONITOR_TASKS)), monitored)
+        axes = top.subplots(1, n_panels, squeeze=False)[0]
         for ax, (label, history) in zip(axes, histories.items()):
             viz.draw_loss_curves(ax, [r for r in history if r.get("kind") == "step"], x_key="step")
             ax.set_title(label)
@@ -372,7 +432,7 @@ def pose_interpolation_figure(model: nn.Module, dataset: Any, pairs: Sequence[tu
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", type=Path, action="append", required=True, metavar="RUN_DIR",
-                        help="a run folder (or last.pt); repeat for SimCLR and PCL runs")
+                        help="a run folder (or last.pt, or pretrained:NAME); repeat for SimCLR and PCL runs")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default figures/)")
     parser.add_argument("--n", type=int, default=2000, help="SynthFaces test images for the embeddings")
     parser.add_argument("--embeddings", default="tsne,umap", help="comma list of tsne,umap ('' to skip)")
@@ -396,7 +456,8 @@ def _saved(fig: Figure, name: str, out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pclkit.evaluate import resolve_pose_limits
+    from pclkit.evaluate import resolve_pose_limits, resolve_pose_prior
+    from pclkit.pretrained import is_pretrained_ref
 
     models: dict[str, nn.Module] = {}
     folders: dict[str, Path] = {}
@@ -407,14 +468,17 @@ def run(args: argparse.Namespace) -> int:
         label = METHOD_LABELS.get(str(config.get("method")), str(config.get("method")))
         while label in models:
             label += "'"
-        models[label], folders[label] = model, folder if folder.is_dir() else folder.parent
+        models[label] = model
+        if not is_pretrained_ref(folder):  # shipped weights have no run folder (no loss curves)
+            folders[label] = folder if folder.is_dir() else folder.parent
         print(describe_run(folder))
     # the test faces are drawn like the runs' training faces
     limits = resolve_pose_limits(None, configs) if configs else DEFAULT_POSE_LIMITS
+    prior = resolve_pose_prior(None, configs) if configs else None
     out: Path = args.out
     written: list[Path] = []
     written += _saved(synthfaces_factors_figure(), "synthfaces_factors", out)
-    if all((f / "metrics.jsonl").is_file() for f in folders.values()):
+    if len(folders) == len(models) and all((f / "metrics.jsonl").is_file() for f in folders.values()):
         written += _saved(pretraining_curves_figure(folders), "pretraining_curves", out)
     if args.results is not None:
         from pclkit.tables import read_csv
@@ -429,7 +493,7 @@ def run(args: argparse.Namespace) -> int:
         size = sizes.pop()
         from pclkit.data import as_tensors
 
-        test = synthfaces("test", args.n, size, pose_limits=limits)
+        test = synthfaces("test", args.n, size, pose_limits=limits, pose_prior=prior)
         images, labels = as_tensors(test)
         feature_sets = embedding_feature_sets(models, images)
         for method in methods:
@@ -449,7 +513,7 @@ def run(args: argparse.Namespace) -> int:
     pcl = [(label, m) for label, m in models.items() if getattr(m, "decoder", None) is not None]
     if pcl:
         model = pcl[-1][1]
-        dataset = synthfaces("test", 256, int(model.image_size), pose_limits=limits)
+        dataset = synthfaces("test", 256, int(model.image_size), pose_limits=limits, pose_prior=prior)
         written += _saved(pose_swap_grid_figure(model, dataset, pose_change="flip"), "pose_swap_grid", out)
         written += _saved(pose_swap_grid_figure(model, dataset, pose_change="render3d"), "pose_swap_grid_render3d", out)
         written += _saved(pose_swap_ground_truth_figure(model, dataset, seed=args.seed), "pose_swap_ground_truth", out)

@@ -272,7 +272,7 @@ def mix_negatives(negatives: Tensor, generator: torch.Generator | None = None, a
 
 
 #: accepted ``mode`` values of :func:`orthogonality`
-ORTHOGONALITY_MODES: tuple[str, ...] = ("dsn", "dot", "cosine")
+ORTHOGONALITY_MODES: tuple[str, ...] = ("dsn", "dot", "cosine", "xcorr")
 
 
 def orthogonality(face: Tensor, pose: Tensor, mode: str = "dsn", eps: float = 1e-6) -> Tensor:
@@ -298,9 +298,22 @@ def orthogonality(face: Tensor, pose: Tensor, mode: str = "dsn", eps: float = 1e
     post-ReLU F_f, F_p kept a mean cosine of 0.32 while DSN read 1e-3), and the
     raw "dot" form scales with the feature norm (~10^4) and swamps the sum.
 
+    ``mode="xcorr"`` (this project's option): the squared cross-*correlation*
+    of the two branches' feature columns over the batch,
+
+        L = (1/D_f) sum_{a,b} ( (1/B) sum_i ẑ_f,ia ẑ_p,ib )²,
+
+    with ẑ each column standardised over the batch (as Barlow Twins' C matrix,
+    Zbontar et al., ICML 2021, but between the two branches and driven to 0).
+    When every F_f column is uncorrelated with every F_p column, whatever F_p
+    encodes linearly (the pose) cannot be read linearly from F_f. Summing over
+    D_p and dividing by D_f keeps its gradient comparable to the other terms
+    (the DSN mean over D_f x D_p entries does not). Its floor for independent
+    features is about D_p / B (sampling noise of a B-row batch).
+
     Args:
-        face, pose: (B, D) features (same B; DSN allows different D, dot and cosine do not).
-        mode: ``"dsn"``, ``"dot"`` or ``"cosine"``.
+        face, pose: (B, D) features (same B; DSN and xcorr allow different D, dot and cosine do not).
+        mode: ``"dsn"``, ``"dot"``, ``"cosine"`` or ``"xcorr"``.
 
     Returns:
         float32 scalar; 0 when the branches are orthogonal.
@@ -311,7 +324,7 @@ def orthogonality(face: Tensor, pose: Tensor, mode: str = "dsn", eps: float = 1e
         raise ValueError(f"face {tuple(face.shape)} and pose {tuple(pose.shape)} must have the same batch size")
     if mode not in ORTHOGONALITY_MODES:
         raise ValueError(f"orthogonality mode must be one of {ORTHOGONALITY_MODES}, got {mode!r}")
-    if mode != "dsn":
+    if mode not in ("dsn", "xcorr"):
         _check_same_shape("face", face, "pose", pose)
     with _autocast_off(face):
         return _orthogonality_fp32(face.float(), pose.float(), mode, eps)
@@ -324,6 +337,11 @@ def _orthogonality_fp32(face32: Tensor, pose32: Tensor, mode: str, eps: float) -
         face_n = face_c / (face_c.norm(dim=1, keepdim=True) + eps)
         pose_n = pose_c / (pose_c.norm(dim=1, keepdim=True) + eps)
         return (face_n.T @ pose_n).pow(2).mean()
+    if mode == "xcorr":
+        face_z = (face32 - face32.mean(dim=0, keepdim=True)) / (face32.std(dim=0, keepdim=True) + eps)
+        pose_z = (pose32 - pose32.mean(dim=0, keepdim=True)) / (pose32.std(dim=0, keepdim=True) + eps)
+        corr = face_z.T @ pose_z / face32.shape[0]  # (D_f, D_p)
+        return corr.pow(2).sum() / face32.shape[1]
     if mode == "cosine":
         face32 = face32 / (face32.norm(dim=1, keepdim=True) + eps)
         pose32 = pose32 / (pose32.norm(dim=1, keepdim=True) + eps)

@@ -2,7 +2,9 @@
 
 PCL (Liu et al., CVPR 2023, Sec. 3.4):
 
-    L = L_dis + L_orth + alpha_pose * L_pose + alpha_face * L_face
+    L = L_dis + lambda_orth * L_orth + alpha_pose * L_pose + alpha_face * L_face
+
+(lambda_orth = ``loss.orth_weight``, 1 in the paper)
 
 with L_dis the swap reconstruction (Eq. 2), L_orth the orthogonality of the
 two branches (Eq. 3; ``loss.orth_mode``: the DSN form by default, per-sample cosine in
@@ -80,7 +82,7 @@ class PretrainObjective(nn.Module):
             terms.update(self._recon_losses(face_feat, pose_feat, spans, views))
 
         # L = L_dis + L_orth + alpha_pose L_pose + alpha_face L_face
-        scale = {"dis": 1.0, "orth": 1.0,
+        scale = {"dis": 1.0, "orth": self.loss_cfg.orth_weight,
                  "pose": weights.get("alpha_pose", 1.0), "face": weights.get("alpha_face", 1.0)}
         total = sum(scale[name] * value for name, value in terms.items())
         return {**terms, "loss": total}

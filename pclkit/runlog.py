@@ -1,11 +1,15 @@
 """What a pretraining run leaves in its folder besides checkpoints.
 
 * ``metrics.jsonl``: one JSON object per line, ``{"kind": "step" | "epoch", ...}``
-  with every loss term, the DWA weights, the learning rate and img/s.
+  with every loss term, the DWA weights, the learning rate and img/s; with
+  ``runtime.monitor_every`` also ``{"kind": "monitor", "epoch", "step", "seconds",
+  "F_s/expression", "F_f/identity", "F_p/yaw_r2", ...}`` (:mod:`pclkit.monitor`);
+  ``{"kind": "error", ...}`` when a loss became non-finite.
 * ``recon/epoch_XXX.png``: reconstruction snapshots of PCL (rows
   s / D(F_f,F_p) / D(F_f,F_p̂) / ŝ / D(F_f̂,F_p̂) / D(F_f̂,F_p), Liu et al.,
   CVPR 2023, Eq. 2 — each reconstruction takes its pose from the view it reproduces).
-* ``curves.png``: loss terms, DWA weights and learning rate over training.
+* ``curves.png``: loss terms, DWA weights and learning rate over training (and a
+  second row with the probe-monitor values when the run logged them).
 """
 
 from __future__ import annotations
@@ -88,19 +92,28 @@ def save_snapshot(rows: Iterable[torch.Tensor], path: str | Path, labels: Sequen
 
 
 def plot_curves(metrics_path: str | Path, out_path: str | Path, title: str = "") -> Path | None:
-    """Loss terms (log scale), DWA weights and learning rate against step; None if nothing to plot."""
+    """Loss terms (log scale), DWA weights and learning rate against step; None if nothing to plot.
+
+    Probe-monitor records, when present, add a second row: expression
+    accuracy, identity accuracy and yaw R^2 per feature against epoch.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    steps = [r for r in read_metrics(metrics_path) if r.get("kind") == "step"]
-    epochs = [r for r in read_metrics(metrics_path) if r.get("kind") == "epoch"]
+    records = read_metrics(metrics_path)
+    steps = [r for r in records if r.get("kind") == "step"]
+    epochs = [r for r in records if r.get("kind") == "epoch"]
+    monitor = [r for r in records if r.get("kind") == "monitor"]
     if not steps:
         return None
     terms = [k[len("loss_"):] for k in steps[-1] if k.startswith("loss_")]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    ax_loss, ax_alpha, ax_lr = axes
+    rows = 2 if monitor else 1
+    fig, grid = plt.subplots(rows, 3, figsize=(13, 3.6 * rows), squeeze=False)
+    ax_loss, ax_alpha, ax_lr = grid[0]
+    if monitor:
+        _plot_monitor_row(grid[1], monitor)
     for term in terms:
         xs = [r["step"] for r in steps if isinstance(r.get(f"loss_{term}"), (int, float))]
         ys = [r[f"loss_{term}"] for r in steps if isinstance(r.get(f"loss_{term}"), (int, float))]
@@ -130,3 +143,13 @@ def plot_curves(metrics_path: str | Path, out_path: str | Path, title: str = "")
     fig.savefig(out_path, dpi=120)
     plt.close(fig)
     return out_path
+
+
+def _plot_monitor_row(axes: Sequence[Any], monitor: list[dict[str, Any]]) -> None:
+    """The probe-monitor panels of :func:`plot_curves` (one per task, a line per feature)."""
+    from pclkit.monitor import MONITOR_TASKS
+    from pclkit.viz import draw_monitor_curves
+
+    for ax, task in zip(axes, MONITOR_TASKS):
+        if draw_monitor_curves(ax, task, {"run": monitor}, legend=False):
+            ax.legend(fontsize=7)

@@ -2,8 +2,10 @@
 
 PCL (Liu et al., CVPR 2023, Sec. 3; DESIGN.md §1), per image s of the batch:
 
-* face views (L_face): two non-overlapping quadrant patches of s, each with
-  its own appearance augmentation;
+* face views (L_face): two non-overlapping quadrant patches of s
+  (``views.face_view=quadrant``, the reference) or two random resized crops of
+  the whole face (``crop``, SimCLR's view), each with its own appearance
+  augmentation;
 * pose positives (L_pose): two appearance augmentations of the full frame s
   (same pose);
 * pose negatives (L_pose): M appearance augmentations of the pose-changed
@@ -26,7 +28,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pclkit.augment import AppearanceAugment, add_gaussian_noise, make_pose_change, quadrant_patches
+from pclkit.augment import (
+    AppearanceAugment,
+    add_gaussian_noise,
+    make_pose_change,
+    quadrant_patches,
+    random_resized_crops,
+)
 from pclkit.config import TrainConfig
 
 #: the encoder inputs of a step, in the order they are concatenated for the one encoder pass
@@ -105,7 +113,9 @@ class ViewBuilder:
 
     def __init__(self, config: TrainConfig) -> None:
         views = config.views
+        self.face_view = views.face_view
         self.patch_frac = views.patch_frac
+        self.crop_scale = tuple(views.crop_scale)
         self.out_size = config.model.image_size
         self.num_negatives = views.num_negatives
         self.recon_noise = views.recon_noise
@@ -124,8 +134,11 @@ class ViewBuilder:
         return tuple(parts)
 
     def face_views(self, images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Two quadrant patches per image, each appearance-augmented: 2 x (B, 3, S, S)."""
-        patch_a, patch_b = quadrant_patches(images, generator, patch_frac=self.patch_frac, out_size=self.out_size)
+        """Two face views per image (quadrant patches or whole-face crops), each appearance-augmented: 2 x (B, 3, S, S)."""
+        if self.face_view == "crop":
+            patch_a, patch_b = random_resized_crops(images, generator, scale=self.crop_scale, out_size=self.out_size)
+        else:
+            patch_a, patch_b = quadrant_patches(images, generator, patch_frac=self.patch_frac, out_size=self.out_size)
         # one augmentation call on 2B images: per-image parameters, one batched pass
         both = self.appearance(torch.cat([patch_a, patch_b], dim=0), generator)
         return both.chunk(2, dim=0)

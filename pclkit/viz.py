@@ -6,7 +6,7 @@ Three layers, each testable without a browser:
   :func:`render_swap`, :func:`swap_grid`, :func:`ground_truth_swap`, :func:`psnr`;
 * figure builders that return a :class:`matplotlib.figure.Figure` drawn in the
   paper style (no pyplot state): :func:`plot_image_rows`,
-  :func:`plot_embedding_grid`, :func:`plot_loss_curves`;
+  :func:`plot_embedding_grid`, :func:`plot_loss_curves`, :func:`plot_monitor_curves`;
 * widgets (ipywidgets 8, imported lazily): :class:`PoseSwapExplorer`,
   :class:`SynthFacesExplorer`, :class:`LiveLossPlot`. Each keeps one
   ``ipywidgets.Image`` per picture and replaces its PNG bytes in place, so
@@ -28,6 +28,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from pclkit.callbacks import TrainerCallback
 from pclkit.style import figure_size, paper_style
 
 #: colour-blind friendly categorical palette (Okabe-Ito, then greys)
@@ -316,15 +317,41 @@ class Colouring:
     names: list[str]
 
 
+def knn_agreement(points: np.ndarray, labels: np.ndarray, k: int = 10) -> tuple[float, float]:
+    """Leave-one-out k-NN accuracy of ``labels`` (N,) in a 2-D embedding ``points`` (N, 2), and its chance level.
+
+    The number printed beside each embedding panel: how well the colouring
+    label can be read from a point's k nearest neighbours in the picture
+    (points labelled -1 are left out). Chance = the majority-class share.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    keep = np.asarray(labels) >= 0
+    points, labels = np.asarray(points)[keep], np.asarray(labels)[keep]
+    if len(labels) <= k:
+        return float("nan"), float("nan")
+    _, index = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points)
+    votes = labels[index[:, 1:]]  # drop each point itself
+    n_classes = int(labels.max()) + 1
+    counts = np.stack([(votes == c).sum(1) for c in range(n_classes)], 1)
+    accuracy = float((counts.argmax(1) == labels).mean())
+    chance = float(np.bincount(labels, minlength=n_classes).max() / len(labels))
+    return accuracy, chance
+
+
 def plot_embedding_grid(
     embeddings: Mapping[str, np.ndarray],
     colourings: Sequence[Colouring],
     suptitle: str | None = None,
     point_size: float = 3.0,
+    neighbours: int = 10,
 ) -> Figure:
     """Scatter grid: one column per feature set (``embeddings[name]`` is ``(N, 2)``), one row per colouring.
 
     Each row gets its own legend on the right. Points labelled -1 are hidden.
+    Each panel shows the leave-one-out k-NN accuracy (k = ``neighbours``) of
+    its colouring label in the 2-D embedding and the chance level
+    (:func:`knn_agreement`).
     """
     if not embeddings or not colourings:
         raise ValueError("need at least one embedding and one colouring")
@@ -343,6 +370,10 @@ def plot_embedding_grid(
                     mask = colouring.labels == k
                     ax.scatter(points[mask, 0], points[mask, 1], s=point_size, color=colours[k],
                                label=class_name, linewidths=0, alpha=0.85, rasterized=True)
+                accuracy, chance = knn_agreement(points, colouring.labels, neighbours)
+                ax.text(0.02, 0.02, f"{neighbours}-NN {accuracy:.2f} (chance {chance:.2f})", transform=ax.transAxes,
+                        fontsize="x-small", va="bottom", ha="left",
+                        bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 0.5})
                 ax.set_xticks([])
                 ax.set_yticks([])
                 for spine in ax.spines.values():
@@ -491,6 +522,70 @@ def legend_below(ax: Any, ncol: int = 3) -> None:
     """A legend under the axis (below its x label), so it never covers data."""
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=max(1, ncol), handlelength=1.5,
               columnspacing=1.0, borderaxespad=0.0)
+
+
+#: line style of each run in the monitor panels (the colour is the feature)
+RUN_LINESTYLES: tuple[str, ...] = ("-", "--", ":", "-.")
+#: colour of each probed feature in the monitor panels
+FEATURE_COLOURS: dict[str, str] = {"F_s": PALETTE[0], "F_f": PALETTE[1], "F_p": PALETTE[2]}
+
+
+def has_monitor(records: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``records`` hold probe-monitor values (:mod:`pclkit.monitor`)."""
+    from pclkit.monitor import monitor_series
+
+    return bool(monitor_series(records))
+
+
+def draw_monitor_curves(ax: Any, task: str, runs: Mapping[str, Sequence[Mapping[str, Any]]], legend: bool = True) -> int:
+    """Draw the monitor values of ``task`` against epoch for each run on ``ax``; returns the number of lines.
+
+    ``runs`` maps a run label to its ``metrics.jsonl`` records. Colour = feature
+    (F_s, F_f, F_p), line style = run; accuracies are drawn on [0, 1], R^2 up to 1.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    from pclkit.monitor import TASK_LABELS, monitor_series
+
+    lines, lowest = 0, 0.0
+    for index, (label, records) in enumerate(runs.items()):
+        for feature, (epochs, values) in monitor_series(records).get(task, {}).items():
+            name = f"{label} {feature}" if len(runs) > 1 else feature
+            ax.plot(epochs, values, marker="o", markersize=3, color=FEATURE_COLOURS.get(feature, PALETTE[-1]),
+                    linestyle=RUN_LINESTYLES[index % len(RUN_LINESTYLES)], label=name)
+            lines += 1
+            lowest = min([lowest, *values])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_title(TASK_LABELS.get(task, task))
+    if task == "yaw_r2":
+        ax.set_ylim(max(lowest, -1.0) - 0.05, 1.02)
+    else:
+        ax.set_ylim(0.0, 1.0)
+    if legend and lines:
+        legend_below(ax, ncol=min(3, lines))
+    return lines
+
+
+def draw_monitor_panels(axes: Sequence[Any], runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+    """One panel per monitor task (expression acc., identity acc., yaw R^2) on ``axes``."""
+    from pclkit.monitor import MONITOR_TASKS
+
+    for ax, task in zip(axes, MONITOR_TASKS):
+        draw_monitor_curves(ax, task, runs)
+
+
+def plot_monitor_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]], width: str | float = "text",
+                        title: str | None = None) -> Figure:
+    """The probe-monitor panels of one or more runs (``{label: metrics records}``) as a figure."""
+    from pclkit.monitor import MONITOR_TASKS
+
+    with paper_style():
+        fig = Figure(figsize=figure_size(width, aspect=0.36), layout="constrained")
+        draw_monitor_panels(fig.subplots(1, len(MONITOR_TASKS)), runs)
+        if title:
+            fig.suptitle(title)
+    return fig
 
 
 def figure_png(fig: Figure, dpi: int = 110) -> bytes:
@@ -676,11 +771,15 @@ class PoseSwapExplorer:
                               else "no ground truth for this dataset")
 
 
-class LiveLossPlot:
+class LiveLossPlot(TrainerCallback):
     """A loss plot that redraws in place (one ``ipywidgets.Image``) as metric records arrive.
 
     Call the object with each record (``{"step": 10, "loss": 1.2, ...}``);
-    ``widget`` shows the curves, ``history`` holds the records.
+    ``widget`` shows the curves, ``history`` holds the step records and
+    ``monitor`` the probe-monitor records (:mod:`pclkit.monitor`). Once a
+    monitor record has arrived, the picture also shows its panels (expression
+    and identity accuracy, yaw R^2 per feature). It is a
+    :class:`pclkit.callbacks.TrainerCallback` (see :meth:`follow`).
     """
 
     def __init__(self, title: str = "", x_key: str = "step", keys: Sequence[str] | None = None, every: int = 1) -> None:
@@ -688,6 +787,7 @@ class LiveLossPlot:
 
         self.title, self.x_key, self.keys, self.every = title, x_key, keys, max(1, every)
         self.history: list[dict[str, Any]] = []
+        self.monitor: list[dict[str, Any]] = []
         self.image = widgets.Image(format="png")
 
     @property
@@ -695,30 +795,52 @@ class LiveLossPlot:
         return self.image
 
     def __call__(self, record: Mapping[str, Any]) -> None:
-        """Add one record (records with ``kind`` other than "step" are ignored) and redraw every ``every``."""
-        if record.get("kind", "step") != "step":
-            return
-        self.history.append(dict(record))
-        if len(self.history) % self.every == 0:
+        """Add one record and redraw: step records every ``every``, monitor records at once (others are ignored)."""
+        kind = record.get("kind", "step")
+        if kind == "monitor":
+            self.monitor.append(dict(record))
             self.redraw()
+        elif kind == "step":
+            self.history.append(dict(record))
+            if len(self.history) % self.every == 0:
+                self.redraw()
+
+    def on_record(self, trainer: Any, record: Mapping[str, Any]) -> None:
+        """The trainer-callback hook: same as calling the plot with ``record``."""
+        self(record)
 
     def extend(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Add many records (e.g. a finished run's ``metrics.jsonl``) and redraw once."""
         self.history.extend(dict(r) for r in records if r.get("kind", "step") == "step")
+        self.monitor.extend(dict(r) for r in records if r.get("kind") == "monitor")
         self.redraw()
 
     def follow(self, trainer: Any) -> None:
         """Draw every record a :class:`pclkit.train.Trainer` writes to its ``metrics.jsonl``.
 
-        Registers this plot in ``trainer.on_record`` (records are written to the
-        file first). Only the main rank logs, so elsewhere nothing is drawn.
+        Registers this plot with ``trainer.add_callback`` (records are written to
+        the file first). Only the main rank logs, so elsewhere nothing is drawn.
         """
-        trainer.on_record.append(self)
+        trainer.add_callback(self)
+
+    def figure(self) -> Figure:
+        """The loss curves; beside them the monitor panels once monitor records exist."""
+        if not self.monitor:
+            return plot_loss_curves(self.history, x_key=self.x_key, keys=self.keys, title=self.title)
+        from pclkit.monitor import MONITOR_TASKS
+
+        with paper_style():
+            fig = Figure(figsize=figure_size("text", aspect=0.34), layout="constrained")
+            axes = fig.subplots(1, 1 + len(MONITOR_TASKS), width_ratios=[1.4] + [1.0] * len(MONITOR_TASKS))
+            draw_loss_curves(axes[0], self.history, x_key=self.x_key, keys=self.keys)
+            draw_monitor_panels(axes[1:], {self.title or "run": self.monitor})
+            if self.title:
+                fig.suptitle(self.title)
+        return fig
 
     def redraw(self) -> None:
         """Render the current history into the image widget."""
-        fig = plot_loss_curves(self.history, x_key=self.x_key, keys=self.keys, title=self.title)
-        self.image.value = figure_png(fig)
+        self.image.value = figure_png(self.figure())
 
 
 class SynthFacesExplorer:

@@ -444,3 +444,32 @@ def test_cuda_batches_stay_on_the_device_and_are_reproducible():
     torch.testing.assert_close(AppearanceAugment(noise_p=0.0)(images, gen(0)).cpu(), cpu_result, atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="generator is on"):
         AppearanceAugment()(images.cpu(), torch.Generator(device="cuda"))
+
+
+def test_random_resized_crops_are_inside_the_image_with_the_requested_area():
+    from pclkit.augment import sample_crop_boxes
+
+    boxes = sample_crop_boxes(2000, gen(3), scale=(0.35, 1.0))
+    x0, y0, x1, y1 = boxes.unbind(1)
+    assert (x0 >= 0).all() and (y0 >= 0).all() and (x1 <= 1 + 1e-6).all() and (y1 <= 1 + 1e-6).all()
+    area = (x1 - x0) * (y1 - y0)
+    # the area is the drawn one unless a side had to be clipped to the image
+    assert area.max() <= 1 + 1e-6 and area.min() >= 0.35 * 0.75 - 1e-6
+    assert ((area > 0.34) & (area < 1.01)).float().mean() > 0.9
+    assert torch.equal(boxes, sample_crop_boxes(2000, gen(3), scale=(0.35, 1.0)))
+    with pytest.raises(ValueError, match="scale"):
+        sample_crop_boxes(4, gen(), scale=(0.0, 1.0))
+
+
+def test_random_resized_crops_of_the_full_area_return_the_image_and_views_differ():
+    from pclkit.augment import random_resized_crops
+
+    images = random_images(4, 32)
+    from pclkit.augment import sample_crop_boxes
+
+    full = sample_crop_boxes(4, gen(), scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    assert torch.allclose(full, torch.tensor([[0.0, 0.0, 1.0, 1.0]]).expand(4, 4))
+    view_a, view_b = random_resized_crops(images, gen(5), scale=(0.3, 0.6), out_size=16)
+    assert view_a.shape == view_b.shape == (4, 3, 16, 16)
+    assert (view_a - view_b).abs().amax(dim=(1, 2, 3)).min() > 0  # two crops per image, drawn separately
+    assert view_a.min() >= 0 and view_a.max() <= 1

@@ -421,3 +421,37 @@ def test_mix_negatives_mixes_only_within_the_same_sample():
     torch.testing.assert_close(mixed, again)
     with pytest.raises(ValueError, match="at least 2"):
         mix_negatives(torch.randn(2, 1, 4))
+
+
+def naive_xcorr(face, pose):
+    """(1/D_f) sum_ab corr(F_f[:, a], F_p[:, b])^2 with population statistics over the batch."""
+    batch, d_f, d_p = len(face), face.shape[1], pose.shape[1]
+    f, p = face.double(), pose.double()
+    total = 0.0
+    for a in range(d_f):
+        for b in range(d_p):
+            fa, pb = f[:, a], p[:, b]
+            # the loss standardises with the unbiased std; the product is averaged over the B rows
+            za = (fa - fa.mean()) / fa.std()
+            zb = (pb - pb.mean()) / pb.std()
+            total += (sum(za[i].item() * zb[i].item() for i in range(batch)) / batch) ** 2
+    return total / d_f
+
+
+@pytest.mark.parametrize("batch,dim_f,dim_p", [(5, 3, 4), (12, 6, 6)])
+def test_orthogonality_xcorr_matches_naive_loop(batch, dim_f, dim_p):
+    face, pose = torch.randn(batch, dim_f), torch.randn(batch, dim_p)
+    assert orthogonality(face, pose, "xcorr").item() == pytest.approx(naive_xcorr(face, pose), rel=1e-4)
+
+
+def test_orthogonality_xcorr_sees_a_pose_direction_shared_by_the_branches():
+    """A face feature that linearly follows a pose feature is penalised; one that does not, hardly."""
+    gen = torch.Generator().manual_seed(0)
+    yaw = torch.randn(512, 1, generator=gen)
+    pose = torch.cat([yaw, torch.randn(512, 7, generator=gen)], 1)
+    clean_face = torch.randn(512, 8, generator=gen)
+    leaky_face = clean_face.clone()
+    leaky_face[:, 0] = 0.01 * yaw[:, 0]  # tiny in scale, but fully correlated: correlation is scale-free
+    clean, leaky = orthogonality(clean_face, pose, "xcorr").item(), orthogonality(leaky_face, pose, "xcorr").item()
+    assert clean < 8 * 4 / 512 * 1.5  # about D_p / B for independent features
+    assert leaky > clean + 0.1  # one fully correlated pair adds 1 / D_f = 0.125

@@ -164,6 +164,22 @@ def test_decoder_codes_the_normalised_sum_of_face_and_pose():
         assert (model.decode(face, -pose) - out).abs().max() > 1e-3
 
 
+def test_decoder_options_concat_fusion_and_spatial_seed():
+    model = build_model(encoder="small", width=8, decoder_width=16, decoder_fusion="concat",
+                        decoder_seed_size=4).train()
+    dim = model.feature_dims["F_f"]
+    assert model.decoder.fc.in_features == 2 * dim and model.decoder.fc.out_features == 16 * 4 * 4
+    face, pose = torch.randn(3, dim), torch.randn(3, dim)
+    with torch.no_grad():
+        out = model.decode(face, pose)
+        assert out.shape == (3, 3, 64, 64) and 0 <= out.min() and out.max() <= 1
+        assert (model.decode(pose, face) - out).abs().max() > 1e-3  # concatenation: the order matters
+    with pytest.raises(ValueError, match="fusion"):
+        build_model(encoder="small", decoder_fusion="product")
+    with pytest.raises(ValueError, match="power of two"):
+        build_model(encoder="small", decoder_seed_size=3)
+
+
 # ---------------------------------------------------------------------------
 # bf16 autocast, channels_last, CUDA
 

@@ -358,3 +358,42 @@ def test_pose_limits_narrow_the_sampled_poses_and_keep_the_default_config():
     assert wide[:, 0].abs().max() > 60
     with pytest.raises(ValueError, match="3 angles"):
         symmetric_pose_config((30, 20))
+
+
+def test_normal_pose_prior_is_near_frontal_truncated_and_deterministic():
+    from pclkit.data.synth_factors import POSE_STD
+
+    assert DEFAULT_CONFIG.pose_prior == "normal"
+    pose = sample_factors("train", 4000, seed=0).pose
+    limits = torch.tensor([90.0, 40.0, 30.0])
+    assert (pose.abs() <= limits).all()
+    # zero mean; the std of a normal truncated at ~3.6 / 4 / 4.3 sigma is the untruncated one within 3%
+    assert pose.mean(0).abs().max() < 1.5
+    for column, std in enumerate(POSE_STD):
+        assert pose[:, column].std().item() == pytest.approx(std, rel=0.06)
+    # mostly near-frontal, with tails towards profile (as VoxCeleb yaw)
+    yaw = pose[:, 0].abs()
+    assert (yaw < 45).float().mean() > 0.88 and (yaw > 60).sum() > 10
+    # counter-based: sample i is the same whatever n is
+    assert torch.equal(sample_factors("train", 10, seed=0).pose, pose[:10])
+    # a truncated prior stays inside narrow limits and keeps its shape there
+    narrow = sample_factors("train", 2000, seed=0, config=symmetric_pose_config((20, 10, 5))).pose
+    assert (narrow.abs() <= torch.tensor([20.0, 10.0, 5.0])).all() and narrow[:, 0].abs().max() > 18
+
+
+def test_uniform_pose_prior_is_still_available():
+    uniform = symmetric_pose_config((90, 40, 30), prior="uniform")
+    assert uniform.pose_prior == "uniform" and uniform != DEFAULT_CONFIG
+    pose = sample_factors("train", 4000, seed=0, config=uniform).pose
+    # uniform on [-90, 90]: std 90 / sqrt(3)
+    assert pose[:, 0].std().item() == pytest.approx(90 / math.sqrt(3), rel=0.05)
+    with pytest.raises(ValueError, match="pose_prior"):
+        symmetric_pose_config((90, 40, 30), prior="cauchy")
+
+
+def test_expressions_move_pixels_as_much_as_a_small_head_turn():
+    """Expression geometry is plainly visible at 64 px (the first SynthFaces moved 1.9/255 on average)."""
+    faces = make_factors(list(range(20)) * 6, expression=[e for e in range(1, 7) for _ in range(20)])
+    neutral = faces.with_expression(torch.zeros(len(faces), dtype=torch.int64), torch.zeros(len(faces), 8))
+    change = (render(faces, 64) - render(neutral, 64)).abs().mean().item() * 255
+    assert change > 2.5, f"an expression changes pixels by only {change:.2f}/255 on average"

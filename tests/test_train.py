@@ -13,7 +13,7 @@ from pclkit.augment import AppearanceAugment
 from pclkit.batches import MemoryBatches, epoch_order
 from pclkit.checkpoint import load_checkpoint, load_model
 from pclkit.cli import main
-from pclkit.config import resolve_config
+from pclkit.config import ConfigError, resolve_config
 from pclkit.distributed import DistInfo
 from pclkit.trainer import NonFiniteLossError, Trainer, WarmupCosine
 from pclkit.views import ViewBuilder
@@ -67,6 +67,27 @@ def test_pcl_views_follow_the_reference_recipe():
     noise = torch.cat([views.recon_in - images, views.recon_hat_in - flipped])
     assert noise.std().item() == pytest.approx(0.4, rel=0.05)
     assert abs(noise.mean().item()) < 0.02
+
+
+def test_crop_face_views_are_whole_face_crops_without_flip():
+    config = tiny("views.face_view=crop", "views.crop_scale=[1.0, 1.0]")
+    images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    views = _no_appearance(config).build(images, torch.Generator().manual_seed(1), ("face",))
+    # at full area the crop boxes may still change the aspect ratio; with ratio 1 they are the image itself
+    assert views.face_a.shape == views.face_b.shape == (5, 3, 32, 32)
+    config = tiny("views.face_view=crop", "views.crop_scale=[0.3, 0.6]")
+    views = _no_appearance(config).build(images, torch.Generator().manual_seed(1), ("face",))
+    assert not torch.allclose(views.face_a, views.face_b)
+    # a crop never mirrors: each crop correlates better with the image than with its mirror image
+    from pclkit.augment import crop_and_resize, sample_crop_boxes
+
+    boxes = sample_crop_boxes(5, torch.Generator().manual_seed(3), scale=(0.5, 0.5))
+    crops = crop_and_resize(images, boxes, 32)
+    assert torch.allclose(crops, crop_and_resize(images, boxes, 32))
+    with pytest.raises(ConfigError, match="crop_scale"):
+        tiny("views.crop_scale=[0.0, 1.0]")
+    with pytest.raises(ConfigError, match="face_view"):
+        tiny("views.face_view=patches")
 
 
 def test_appearance_augmentation_differs_between_positives_and_negatives():

@@ -352,3 +352,19 @@ def test_synthfaces_explorer_rerenders_on_slider_change():
     assert [s.value for s in explorer.aus] == pytest.approx(EXPRESSION_PROTOTYPES[3].tolist(), abs=0.01)
     factors = explorer.factors()
     assert factors.pose[0].tolist() == [60.0, 0.0, 0.0] and factors.expression.item() == 3
+
+
+def test_knn_agreement_reads_planted_clusters_and_random_labels_at_chance():
+    from pclkit.viz import knn_agreement
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 100)
+    clustered = rng.normal(size=(300, 2)) * 0.1 + labels[:, None] * 10.0
+    accuracy, chance = knn_agreement(clustered, labels)
+    assert accuracy == 1.0 and chance == pytest.approx(1 / 3)
+    shuffled = rng.permutation(labels)
+    accuracy, _ = knn_agreement(clustered, shuffled)
+    assert accuracy < 0.5
+    hidden = labels.copy()
+    hidden[:100] = -1  # hidden points are left out
+    assert knn_agreement(clustered, hidden)[1] == pytest.approx(0.5)

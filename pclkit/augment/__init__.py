@@ -6,7 +6,8 @@ that change it, so the two families have separate entry points:
 * **Appearance-only (pose-preserving)** — positives for the pose branch and the
   face views: :class:`AppearanceAugment` (colour jitter, grayscale, blur,
   gradient map, optional noise), :func:`quadrant_patches` (two patches from
-  different quadrants), :func:`add_gaussian_noise` (noisy reconstruction inputs).
+  different quadrants), :func:`random_resized_crops` (two crops of the whole
+  face), :func:`add_gaussian_noise` (noisy reconstruction inputs).
 * **Pose-changing** — negatives for the pose branch:
   :func:`make_pose_change` with ``"flip"``, ``"roll"`` or ``"render3d"``.
 
@@ -19,7 +20,13 @@ from pclkit.augment.appearance import AppearanceAugment
 from pclkit.augment.colour import apply_colour_transform, jitter_transform
 from pclkit.augment.filters import gaussian_blur, gradient_magnitude
 from pclkit.augment.noise import add_gaussian_noise
-from pclkit.augment.patches import crop_and_resize, quadrant_patches, sample_quadrant_boxes
+from pclkit.augment.patches import (
+    crop_and_resize,
+    quadrant_patches,
+    random_resized_crops,
+    sample_crop_boxes,
+    sample_quadrant_boxes,
+)
 from pclkit.augment.pose import (
     FLIP_POSE_SIGNS,
     HorizontalFlip,
@@ -45,6 +52,8 @@ __all__ = [
     "jitter_transform",
     "make_pose_change",
     "quadrant_patches",
+    "random_resized_crops",
     "rotate_images",
+    "sample_crop_boxes",
     "sample_quadrant_boxes",
 ]

@@ -93,3 +93,62 @@ def quadrant_patches(
         raise ValueError(f"out_size must be a positive int, got {out_size!r}")
     boxes = sample_quadrant_boxes(images.shape[0], generator, patch_frac, images.device)
     return crop_and_resize(images, boxes[:, 0], out_size), crop_and_resize(images, boxes[:, 1], out_size)
+
+
+def sample_crop_boxes(
+    batch: int,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.35, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Random-resized-crop boxes of the whole image (SimCLR's view; Chen et al., ICML 2020).
+
+    Per image: an area fraction uniform in ``scale``, an aspect ratio
+    log-uniform in ``ratio`` (sides clipped to the image), a uniform position
+    inside the image. No flip: for faces a flip changes the pose.
+
+    Returns:
+        ``(B, 4)`` float32 boxes ``(x0, y0, x1, y1)`` as fractions of width/height.
+    """
+    low, high = scale
+    if not 0.0 < low <= high <= 1.0:
+        raise ValueError(f"crop scale must satisfy 0 < low <= high <= 1, got {scale}")
+    if not 0.0 < ratio[0] <= ratio[1]:
+        raise ValueError(f"crop ratio must satisfy 0 < low <= high, got {ratio}")
+    draws = uniform(generator, (batch, 4), torch.device(device))
+    area = low + (high - low) * draws[:, 0]
+    log_lo, log_hi = torch.log(torch.tensor(ratio[0])), torch.log(torch.tensor(ratio[1]))
+    aspect = torch.exp(log_lo + (log_hi - log_lo) * draws[:, 1])
+    width = (area * aspect).sqrt().clamp(max=1.0)
+    height = (area / aspect).sqrt().clamp(max=1.0)
+    x0 = draws[:, 2] * (1 - width)
+    y0 = draws[:, 3] * (1 - height)
+    return torch.stack([x0, y0, x0 + width, y0 + height], dim=-1)
+
+
+def random_resized_crops(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.35, 1.0),
+    out_size: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two random resized crops of the whole face per image (``views.face_view=crop``).
+
+    Args:
+        images: ``(B, 3, H, W)`` float in [0, 1].
+        generator: fixes the boxes (drawn per image and view).
+        scale: range of the crop area as a fraction of the image.
+        out_size: side of the returned views.
+
+    Returns:
+        ``(view_a, view_b)``, each ``(B, 3, out_size, out_size)``.
+    """
+    check_images(images)
+    check_generator(generator, images.device)
+    if not isinstance(out_size, int) or out_size < 1:
+        raise ValueError(f"out_size must be a positive int, got {out_size!r}")
+    batch = images.shape[0]
+    boxes = sample_crop_boxes(2 * batch, generator, scale, device=images.device)
+    both = crop_and_resize(torch.cat([images, images]), boxes, out_size)  # one batched resample
+    return both[:batch], both[batch:]

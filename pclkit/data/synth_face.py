@@ -176,7 +176,7 @@ class _FaceLayout:
         self.zeros = torch.zeros_like(like)
         self.cranium_c = vec3(0.0, 0.04, 0.0, like)
         self.cranium_r = ident.head_radii
-        self.jaw_drop = 0.09 * au["AU26"]
+        self.jaw_drop = 0.2 * au["AU26"]
         jaw_ry = 0.34 * ident.jaw_length + self.jaw_drop / 2
         self.jaw_c = vec3(0.0, -0.28 - self.jaw_drop / 2, 0.1, like)
         self.jaw_r = vec3(0.33 * ident.jaw_width, jaw_ry, 0.47, like)
@@ -263,7 +263,7 @@ def _lid_texture(q: Tensor, params: dict) -> Tensor:
 def _bridge_texture(q: Tensor, params: dict) -> Tensor:
     # AU9: horizontal wrinkle lines across the upper bridge
     lines = (torch.sin(q[1] * 18.0) > 0.3) & (q[1] > 0.05)
-    return _colour(params["skin"]) * (1 - 0.5 * _per_image(params["wrinkle"]) * lines)
+    return _colour(params["skin"]) * (1 - 0.7 * _per_image(params["wrinkle"]) * lines)
 
 
 def _hair_streaks(q: Tensor, params: dict) -> Tensor:
@@ -314,8 +314,8 @@ def _add_head(scene: _Scene, face: _FaceLayout) -> None:
     scene.add("chin", [chin_c], [chin_r], skin, coarse=True)
     # cheeks: flat pads lying on the face surface; AU6 raises them and makes them bulge
     # a smile (AU12) also pushes the cheeks up a little, as the zygomaticus pulls on them
-    lift = 0.055 * au["AU6"] + 0.015 * au["AU12"]
-    bulge = -0.006 + 0.045 * au["AU6"] + 0.01 * au["AU12"]  # flush with (just under) the skin until raised
+    lift = 0.1 * au["AU6"] + 0.04 * au["AU12"]
+    bulge = -0.006 + 0.06 * au["AU6"] + 0.015 * au["AU12"]  # flush with (just under) the skin until raised
     cheeks, cheek_rots = [], []
     for side in (-1.0, 1.0):
         x = side * (ident.eye_spacing + 0.04)
@@ -324,7 +324,7 @@ def _add_head(scene: _Scene, face: _FaceLayout) -> None:
         depth = CHEEK_RADII[2] - bulge
         cheeks.append(vec3(x - yaw.sin() * depth, y, face.surface_z(x, y) - yaw.cos() * depth, like))
         cheek_rots.append(rot_y(yaw))
-    blush = skin * (1 + 0.12 * au["AU6"][:, None] * torch.tensor([0.5, -0.4, -0.4], device=like.device))
+    blush = skin * (1 + 0.2 * au["AU6"][:, None] * torch.tensor([0.5, -0.4, -0.4], device=like.device))
     cheek_r = vec3(*CHEEK_RADII, like)
     scene.add("cheeks", cheeks, [cheek_r, cheek_r], blush, rotations=cheek_rots, coarse=True)
     # ears: flat ellipsoids standing out backwards
@@ -351,8 +351,8 @@ def _add_eyes(scene: _Scene, face: _FaceLayout) -> None:
     scene.add("eyeballs", centers, [r_eye, r_eye], ident.skin, texture=_eye_texture, params={"iris": ident.iris_colour}, specular=0.5, shininess=40.0)
 
     # lids: skin shells around the eyeball clipped along parabolas (an almond-shaped opening)
-    upper_open = ident.eye_open + 0.3 * au["AU5"] - 0.12 * au["AU6"] - 0.2 * au["AU7"] - 0.1 * au["AU4"] - 0.08 * au["AU9"]
-    lower_open = ident.eye_open - 0.3 * au["AU6"] - 0.15 * au["AU7"] - 0.06 * au["AU9"] + 0.05 * au["AU5"]
+    upper_open = ident.eye_open + 0.45 * au["AU5"] - 0.2 * au["AU6"] - 0.28 * au["AU7"] - 0.15 * au["AU4"] - 0.14 * au["AU9"]
+    lower_open = ident.eye_open - 0.42 * au["AU6"] - 0.22 * au["AU7"] - 0.1 * au["AU9"] + 0.08 * au["AU5"]
     r_lid = r_eye * 1.1
     lid_centers = [c - vec3(0.0, 0.0, 0.1 * ident.eye_size, like) for c in centers]
     openings = torch.stack([upper_open.clamp(0.05, 0.8)] * 2 + [lower_open.clamp(0.02, 0.8)] * 2, 1)
@@ -363,9 +363,9 @@ def _add_eyes(scene: _Scene, face: _FaceLayout) -> None:
 
 def _add_brows(scene: _Scene, face: _FaceLayout) -> None:
     ident, au, like = face.id, face.au, face.like
-    inner = 0.065 * au["AU1"] - 0.045 * au["AU4"] - 0.015 * au["AU9"]
-    outer = 0.065 * au["AU2"] - 0.012 * au["AU4"] - 0.005 * au["AU9"]
-    pull_in = 0.02 * au["AU4"]
+    inner = 0.14 * au["AU1"] - 0.09 * au["AU4"] - 0.035 * au["AU9"]
+    outer = 0.14 * au["AU2"] - 0.03 * au["AU4"] - 0.01 * au["AU9"]
+    pull_in = 0.035 * au["AU4"]
     half = ident.brow_length
     centers, rots = [], []
     for side in (-1.0, 1.0):
@@ -396,8 +396,8 @@ def _add_nose(scene: _Scene, face: _FaceLayout) -> None:
     tip_r = 0.045 * (0.8 + 0.2 * ident.nose_width)
     tip = vec3(0.0, tip_y, tip_z - 0.045, like)
     # wings: AU9 lifts and widens them; nostrils are dark hollows under the tip
-    lift = 0.02 * au["AU9"] + 0.005 * au["AU10"]
-    wings = [vec3(side * (0.045 * ident.nose_width + 0.012 * au["AU9"]), tip_y - 0.005 + lift, tip_z - 0.085, like) for side in (-1.0, 1.0)]
+    lift = 0.035 * au["AU9"] + 0.01 * au["AU10"]
+    wings = [vec3(side * (0.045 * ident.nose_width + 0.02 * au["AU9"]), tip_y - 0.005 + lift, tip_z - 0.085, like) for side in (-1.0, 1.0)]
     nostrils = [vec3(side * 0.022, tip_y - 0.04 + lift * 0.5, tip_z - 0.06, like) for side in (-1.0, 1.0)]
     wing_r = vec3(0.03, 0.026, 0.035, like)
     nostril_r = vec3(0.017, 0.009, 0.022, like)
@@ -407,11 +407,11 @@ def _add_nose(scene: _Scene, face: _FaceLayout) -> None:
 
 def _add_mouth(scene: _Scene, face: _FaceLayout) -> None:
     ident, au, like = face.id, face.au, face.like
-    width = ident.mouth_width * (1 + 0.25 * au["AU12"] + 0.25 * au["AU20"] - 0.1 * au["AU23"])
+    width = ident.mouth_width * (1 + 0.5 * au["AU12"] + 0.4 * au["AU20"] - 0.2 * au["AU23"])
     thick = ident.lip_thickness * (1 - 0.5 * au["AU23"])
-    corner = 1.0 * au["AU12"] - 0.45 * au["AU15"] - 0.15 * au["AU20"]
-    up = 0.012 * au["AU25"] + 0.02 * au["AU10"] + 0.006 * au["AU9"]
-    down = 0.028 * au["AU25"] + face.jaw_drop
+    corner = 1.25 * au["AU12"] - 0.6 * au["AU15"] - 0.15 * au["AU20"]
+    up = 0.022 * au["AU25"] + 0.03 * au["AU10"] + 0.01 * au["AU9"]
+    down = 0.06 * au["AU25"] + face.jaw_drop
     x0 = ident.asym_mouth
     y0 = face.mouth_y
     z0 = face.surface_z(x0, y0) - 0.005

@@ -14,8 +14,9 @@ Expression prototypes follow the EMFACS descriptions of the basic emotions
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 from torch import Tensor
@@ -74,6 +75,11 @@ HIDDEN_PROTOTYPES = torch.tensor(
 )
 
 
+#: standard deviations (yaw, pitch, roll) of the default near-frontal pose prior, degrees
+POSE_STD: tuple[float, float, float] = (25.0, 10.0, 7.0)
+POSE_PRIORS: tuple[str, ...] = ("normal", "uniform")
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Sizes and ranges of SynthFaces. Identity ranges of the splits are disjoint.
@@ -81,9 +87,18 @@ class SynthConfig:
     ``identities[split]`` identities are used by a split, numbered from
     ``identity_base[split]``; sample ``i`` shows identity ``base + i % count``,
     so every identity appears ``n / count`` times (balanced).
+
+    Head pose: ``pose_prior="normal"`` (the default) draws each angle from a
+    zero-mean normal with ``pose_std`` degrees truncated to ``pose_range``:
+    mostly near-frontal with tails to the range ends, as in real face data
+    (VoxCeleb yaw is concentrated within +-45 deg; Nagrani et al. 2017).
+    ``"uniform"`` draws uniformly in ``pose_range`` (the first SynthFaces).
     """
 
     pose_range: tuple[tuple[float, float], ...] = ((-90.0, 90.0), (-40.0, 40.0), (-30.0, 30.0))
+    pose_prior: Literal["normal", "uniform"] = "normal"
+    #: standard deviations (yaw, pitch, roll) of the normal pose prior, degrees (before truncation)
+    pose_std: tuple[float, float, float] = POSE_STD
     identities: dict[str, int] = field(default_factory=lambda: {"train": 500, "val": 100, "test": 200})
     default_n: dict[str, int] = field(default_factory=lambda: {"train": 20000, "val": 2000, "test": 4000})
     identity_base: dict[str, int] = field(
@@ -99,6 +114,10 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if len(self.pose_range) != 3 or any(lo > hi for lo, hi in self.pose_range):
             raise ValueError(f"pose_range must be 3 (low, high) pairs for yaw, pitch, roll; got {self.pose_range}")
+        if self.pose_prior not in POSE_PRIORS:
+            raise ValueError(f"pose_prior must be one of {POSE_PRIORS}, got {self.pose_prior!r}")
+        if len(self.pose_std) != 3 or any(not s > 0 for s in self.pose_std):
+            raise ValueError(f"pose_std must be 3 positive angles (yaw, pitch, roll), got {self.pose_std}")
         for split in SPLITS:
             count, base = self.identities.get(split), self.identity_base.get(split)
             if count is None or base is None or count < 1:
@@ -119,17 +138,37 @@ DEFAULT_CONFIG = SynthConfig()
 DEFAULT_POSE_LIMITS: tuple[float, float, float] = tuple(hi for _, hi in DEFAULT_CONFIG.pose_range)  # type: ignore[assignment]
 
 
-def symmetric_pose_config(limits: Sequence[float], base: SynthConfig = DEFAULT_CONFIG) -> SynthConfig:
-    """``base`` with uniform poses in ``[-limit, limit]`` for (yaw, pitch, roll), degrees.
+def symmetric_pose_config(
+    limits: Sequence[float], base: SynthConfig = DEFAULT_CONFIG, prior: str | None = None
+) -> SynthConfig:
+    """``base`` with poses within ``[-limit, limit]`` for (yaw, pitch, roll), degrees.
 
-    The default limits (90, 40, 30) give ``base`` itself, so datasets and their
-    caches are unchanged.
+    ``prior``: ``"normal"`` (truncated normal, ``base.pose_std``) or
+    ``"uniform"``; None keeps ``base``'s. The default limits and prior give
+    ``base`` itself, so datasets and their caches are unchanged.
     """
     limits = tuple(float(x) for x in limits)
     if len(limits) != 3 or any(not 0.0 <= x <= 180.0 for x in limits):
         raise ValueError(f"pose limits must be 3 angles in [0, 180] degrees (yaw, pitch, roll), got {limits}")
     pose_range = tuple((-x, x) for x in limits)
-    return base if pose_range == base.pose_range else replace(base, pose_range=pose_range)
+    prior = base.pose_prior if prior is None else prior
+    if pose_range == base.pose_range and prior == base.pose_prior:
+        return base
+    return replace(base, pose_range=pose_range, pose_prior=prior)
+
+
+def truncated_normal(u: Tensor, std: Tensor, low: Tensor, high: Tensor) -> Tensor:
+    """Inverse-CDF draw of N(0, std^2) truncated to [low, high] from uniforms ``u`` in [0, 1).
+
+    Shapes broadcast: ``u`` (n, K), ``std``/``low``/``high`` (K,). Deterministic
+    in ``u`` (no generator), so SynthFaces samples stay counter-based.
+    """
+    def cdf(x: Tensor) -> Tensor:
+        return 0.5 * (1 + torch.erf(x / (std * math.sqrt(2.0))))
+
+    lo_p, hi_p = cdf(low), cdf(high)
+    p = (lo_p + u * (hi_p - lo_p)).clamp(1e-7, 1 - 1e-7)
+    return (std * math.sqrt(2.0) * torch.erfinv(2 * p - 1)).clamp(low, high)
 
 
 def check_split(split: str) -> None:
@@ -298,8 +337,8 @@ def sample_factors(split: str, n: int, seed: int = 0, config: SynthConfig = DEFA
 
     Sample ``i`` depends only on ``(split, seed, i, config)``: identity
     ``base + i % count``; a uniform expression; AUs = prototype x intensity in
-    [0.6, 1.1] + uniform jitter + occasional extra AUs, clipped to [0, 1];
-    uniform pose in ``config.pose_range``; light mostly from the front.
+    [0.75, 1.1] + uniform jitter + occasional extra AUs, clipped to [0, 1];
+    pose from ``config.pose_prior`` within ``config.pose_range``; light mostly from the front.
     """
     check_split(split)
     if n < 0:
@@ -312,7 +351,10 @@ def sample_factors(split: str, n: int, seed: int = 0, config: SynthConfig = DEFA
     aus = _sample_aus(expression, u[:, 1:18], config)
     lo = torch.tensor([r[0] for r in config.pose_range])
     hi = torch.tensor([r[1] for r in config.pose_range])
-    pose = lo + (hi - lo) * u[:, 18:21]
+    if config.pose_prior == "uniform":
+        pose = lo + (hi - lo) * u[:, 18:21]
+    else:
+        pose = truncated_normal(u[:, 18:21], torch.tensor(config.pose_std), lo, hi)
     nuisance = _sample_nuisance(u[:, 21:32], config)  # 11 streams
     return Factors(identity, expression, aus, pose, nuisance)
 
@@ -321,7 +363,7 @@ def _sample_aus(expression: Tensor, u: Tensor, config: SynthConfig) -> Tensor:
     """AU intensities (n, 8) from 17 uniforms per sample."""
     n_au = len(AU_NAMES)
     proto = EXPRESSION_PROTOTYPES[expression]
-    intensity = 0.6 + 0.5 * u[:, :1]
+    intensity = 0.75 + 0.35 * u[:, :1]
     jitter = (u[:, 1 : 1 + n_au] - 0.5) * 2 * config.au_jitter
     # extra AUs: the (1-p)..1 tail of a second uniform switches one on, with its own strength
     extra_on = u[:, 1 + n_au : 1 + 2 * n_au] > 1 - config.au_extra_prob

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from torch import nn
 
 from pclkit.models.encoder import BranchedEncoder
-from pclkit.models.heads import ProjectionHead, SwapDecoder
+from pclkit.models.heads import FUSIONS, ProjectionHead, SwapDecoder
 from pclkit.models.pcl import METHODS, PCLModel
 
 __all__ = [
@@ -55,6 +55,8 @@ class ModelConfig:
         decoder_width: channels of the decoder's 1x1 seed map; None = 512 (reference), 256 for ``small``.
         decoder_stage_width: channels of the decoder's upsampling stages; None = 32 for
             ``small``, else decoder_width // 2 (the reference: 256).
+        decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
+        decoder_seed_size: side of the decoder's seed map (1 in the reference).
     """
 
     encoder: str = "small"
@@ -65,6 +67,8 @@ class ModelConfig:
     proj_dim: int | None = None
     decoder_width: int | None = None
     decoder_stage_width: int | None = None
+    decoder_fusion: str = "sum"
+    decoder_seed_size: int = 1
 
     def resolved(self) -> "ModelConfig":
         """A copy with every None replaced by the encoder default (what a checkpoint stores)."""
@@ -80,9 +84,11 @@ class ModelConfig:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.decoder_fusion not in FUSIONS:
+            raise ValueError(f"decoder_fusion must be one of {', '.join(FUSIONS)}, got {self.decoder_fusion!r}")
         if self.image_size < 16 or self.image_size % 16:
             raise ValueError(f"image_size must be a positive multiple of 16, got {self.image_size}")
-        for name in ("width", "proj_hidden_dim", "proj_dim", "decoder_width", "decoder_stage_width"):
+        for name in ("width", "proj_hidden_dim", "proj_dim", "decoder_width", "decoder_stage_width", "decoder_seed_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
@@ -139,6 +145,8 @@ def build_model(cfg: ModelConfig | None = None, **overrides: Any) -> PCLModel:
         proj_dim=cfg.proj_dim,
         decoder_width=cfg.decoder_width,
         decoder_stage_width=cfg.decoder_stage_width,
+        decoder_fusion=cfg.decoder_fusion,
+        decoder_seed_size=cfg.decoder_seed_size,
     )
     model.config = cfg
     return model

@@ -14,7 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ProjectionHead", "SwapDecoder"]
+__all__ = ["FUSIONS", "ProjectionHead", "SwapDecoder"]
+
+#: how the decoder combines F_f and F_p
+FUSIONS = ("sum", "concat")
 
 
 class ProjectionHead(nn.Module):
@@ -53,8 +56,12 @@ def _decoder_channels(stage_width: int, num_upsamplings: int) -> list[int]:
 class SwapDecoder(nn.Module):
     """Pose-disentangled decoder D(F_f, F_p) (Liu et al., CVPR 2023, Eq. 2; FaceCycle-style generator).
 
-    z = normalize(F_f + F_p) (sum, then L2 -- not concatenation), then
-    Linear(in_dim, width) -> (width, 1, 1), log2(out_size) stages of
+    z = normalize(F_f + F_p) (``fusion="sum"``: sum, then L2 -- the reference;
+    not concatenation) or z = [F_f, F_p] (``fusion="concat"``, an option of
+    this project: keeps which branch a feature came from and its magnitude), then
+    Linear(in_dim or 2 in_dim, width * s * s) -> (width, s, s) with s =
+    ``seed_size`` (1 in the reference; a 4x4 seed is this project's option: a
+    wider bottleneck at the same cost), log2(out_size / s) stages of
     [ReLU, bilinear x2, conv3x3, BN] with ``stage_width`` channels (half of
     that in the last-but-one stage) -- the last stage's conv gives the 3
     output channels and has no BN -- then a sigmoid.
@@ -71,13 +78,24 @@ class SwapDecoder(nn.Module):
     Shapes: F_f, F_p (B, in_dim) -> image (B, 3, out_size, out_size) in [0, 1].
     """
 
-    def __init__(self, in_dim: int, width: int = 512, out_size: int = 64, stage_width: int | None = None) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        width: int = 512,
+        out_size: int = 64,
+        stage_width: int | None = None,
+        fusion: str = "sum",
+        seed_size: int = 1,
+    ) -> None:
         super().__init__()
-        num_up = int(round(math.log2(out_size)))
-        if 2**num_up != out_size:
-            raise ValueError(f"decoder out_size must be a power of two, got {out_size}")
-        self.in_dim, self.width, self.out_size = in_dim, width, out_size
-        self.fc = nn.Linear(in_dim, width)
+        if fusion not in FUSIONS:
+            raise ValueError(f"decoder fusion must be one of {FUSIONS}, got {fusion!r}")
+        self.fusion = fusion
+        num_up = int(round(math.log2(out_size / seed_size))) if seed_size >= 1 else -1
+        if seed_size < 1 or seed_size * 2**num_up != out_size:
+            raise ValueError(f"decoder out_size / seed_size must be a power of two, got {out_size} / {seed_size}")
+        self.in_dim, self.width, self.out_size, self.seed_size = in_dim, width, out_size, seed_size
+        self.fc = nn.Linear(2 * in_dim if fusion == "concat" else in_dim, width * seed_size * seed_size)
         layers: list[nn.Module] = []
         in_ch = width
         channels = _decoder_channels(stage_width or width // 2, num_up)
@@ -98,6 +116,9 @@ class SwapDecoder(nn.Module):
                 raise ValueError(f"decoder expects {name} of shape (B, {self.in_dim}), got {tuple(feat.shape)}")
         if face_feat.shape[0] != pose_feat.shape[0]:
             raise ValueError(f"F_f {tuple(face_feat.shape)} and F_p {tuple(pose_feat.shape)} differ in batch size")
-        code = F.normalize(face_feat + pose_feat, dim=1)  # (B, in_dim)
-        seed = self.fc(code)[:, :, None, None]  # (B, width, 1, 1)
+        if self.fusion == "concat":
+            code = torch.cat([face_feat, pose_feat], dim=1)  # (B, 2 in_dim)
+        else:
+            code = F.normalize(face_feat + pose_feat, dim=1)  # (B, in_dim)
+        seed = self.fc(code).view(-1, self.width, self.seed_size, self.seed_size)  # (B, width, s, s)
         return torch.sigmoid(self.stages(seed))

@@ -40,6 +40,8 @@ class PCLModel(nn.Module):
         proj_hidden_dim, proj_dim: projection head sizes (reference 2048, 512).
         decoder_width: channels of the decoder's 1x1 seed map (reference 512).
         decoder_stage_width: channels of its upsampling stages (None = decoder_width // 2, the reference).
+        decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
+        decoder_seed_size: side of the decoder's seed map (reference 1).
     """
 
     def __init__(
@@ -50,6 +52,8 @@ class PCLModel(nn.Module):
         proj_dim: int = 512,
         decoder_width: int = 512,
         decoder_stage_width: int | None = None,
+        decoder_fusion: str = "sum",
+        decoder_seed_size: int = 1,
     ) -> None:
         super().__init__()
         #: the resolved ModelConfig when built by build_model (None otherwise)
@@ -64,7 +68,8 @@ class PCLModel(nn.Module):
         if method == "pcl":
             self.pose_head: ProjectionHead | None = ProjectionHead(encoder.branch_dim, proj_hidden_dim, proj_dim)
             self.decoder: SwapDecoder | None = SwapDecoder(
-                encoder.branch_dim, decoder_width, encoder.input_size, decoder_stage_width
+                encoder.branch_dim, decoder_width, encoder.input_size, decoder_stage_width, decoder_fusion,
+                decoder_seed_size,
             )
         else:
             self.pose_head = None
