@@ -25,7 +25,7 @@ import torch
 
 from pclkit.checkpoint import load_model
 from pclkit.config import resolve_config
-from pclkit.data.synthetic import SynthFaces, symmetric_pose_config
+from pclkit.data.synthetic import RENDERER_VERSION, SynthFaces, symmetric_pose_config
 from pclkit.evaluate import PIXELS, RANDOM_INIT, EvalConfig, evaluate_sources, random_init_model
 from pclkit.features import DataPart, EncoderSource, FeatureCache, PixelSource, file_sha256, model_features
 from pclkit.trainer import Trainer
@@ -54,7 +54,7 @@ def validation_parts(limits: tuple[float, ...], prior: str, size: int, n_train: 
         index = torch.arange(len(dataset)) if rows is None else rows.nonzero().squeeze(1)
         labels = {**{k: v[index] for k, v in dataset.factors.labels().items()}, "index": torch.arange(len(index))}
         ident = {"data": "synthfaces-recipe", "part": name, "n": len(index), "size": size, "config": repr(config),
-                 "renderer": 3}
+                 "renderer": RENDERER_VERSION}
         load = lambda dataset=dataset, index=index: dataset.tensors()[0][index]  # noqa: E731
         parts[name] = DataPart(name, labels, ident, load, factors=dataset.factors[index])
     return parts
@@ -98,7 +98,7 @@ def main() -> None:
     rows = evaluate_sources(sources, parts, ecfg)
     metrics_path = out / "metrics.jsonl"
     last_epoch = [json.loads(line) for line in metrics_path.read_text().splitlines() if '"epoch"' in line and '"kind": "epoch"' in line]
-    record = {"name": args.name, "method": args.method, "overrides": args.overrides, "train_seconds": round(train_s, 1),
+    record = {"name": args.name, "method": args.method, "renderer": RENDERER_VERSION, "overrides": args.overrides, "train_seconds": round(train_s, 1),
               "eval_seconds": round(time.time() - t0 - train_s, 1),
               "final_losses": {k: round(v, 4) for k, v in (last_epoch[-1] if last_epoch else {}).items() if k.startswith("loss")},
               "metrics": summarise(rows, args.name)}

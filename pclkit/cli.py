@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reproduce": ("pclkit.reproduce", "the main job: SimCLR vs PCL on SynthFaces (+ CMU faces)"),
     "bench": ("pclkit.bench", "throughput benchmarks (render, augment, train steps)"),
     "export-pretrained": ("pclkit.pretrained", "ship a run's weights inside the package (pclkit/weights + manifest)"),
+    "import-reference": ("pclkit.reference_import", "convert a checkpoint of the public PCL code into a pclkit run"),
+    "embed": ("pclkit.embed", "write F_s / F_f / F_p of a folder of images to .npz or .csv"),
 }
 
 

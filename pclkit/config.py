@@ -106,6 +106,9 @@ class ViewConfig:
     patch_frac: float = 0.4
     #: area range of the ``crop`` face views, as fractions of the image
     crop_scale: tuple[float, float] = (0.35, 1.0)
+    #: cut the second face view from the pose-changed view ŝ instead of s, so the face positives
+    #: differ in pose (this project's option, not in the paper; SimCLR gets the same views)
+    face_across_pose: bool = False
     #: keyword arguments of ``pclkit.augment.AppearanceAugment`` (empty = reference augmentation)
     appearance: dict[str, Any] = field(default_factory=dict)
 
@@ -213,9 +216,15 @@ class RuntimeConfig:
     monitor_every: int = 0
     #: size of the monitor's fixed SynthFaces val set (two or more images of each of its 100 identities)
     monitor_images: int = 1000
+    #: log every metrics record to TensorBoard in <run>/tensorboard (pclkit.tensorboard_log; needs
+    #: `pip install tensorboard`, not a requirement of pclkit)
+    tensorboard: bool = False
+    #: also keep a checkpoint every this many epochs beside last.pt, as epoch_XXX.pt (0: off)
+    keep_every: int = 0
 
     def __post_init__(self) -> None:
         _require(self.threads is None or self.threads >= 1, f"runtime.threads must be >= 1 or null, got {self.threads}")
+        _require(self.keep_every >= 0, f"runtime.keep_every must be >= 0 (0: off), got {self.keep_every}")
         _require(self.monitor_every >= 0, f"runtime.monitor_every must be >= 0 (0: off), got {self.monitor_every}")
         _require(self.monitor_images >= MIN_MONITOR_IMAGES,
                  f"runtime.monitor_images must be >= {MIN_MONITOR_IMAGES} (two images of each SynthFaces val "

@@ -12,6 +12,9 @@ recognition (RAF-DB, FER-2013), face verification (LFW, CPLFW), AU detection
 * CMU faces: 4-class expression and 4-class pose with subject-disjoint
   train/val/test subjects (12/4/4, redrawn per seed), and verification on
   identity pairs in identity-disjoint folds.
+* The paper's real benchmarks (RAF-DB, FER-2013, LFW, CPLFW, DISFA,
+  300W-LP -> AFLW2000) and any folder of class sub-folders, with their
+  standard protocols: :mod:`pclkit.protocols_real` (``--data NAME --root PATH``).
 
 plus weighted kNN (Wu et al. 2018), a disentanglement report (pose, identity
 and expression decodability of F_f and of F_p; swap fidelity on SynthFaces) and
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 import time
 import warnings
 from collections import Counter
@@ -66,10 +70,11 @@ from pclkit.probes import (
     torch_threads,
     verification_probe,
 )
+from pclkit.protocols_real import DATA_INFO, REAL_DATASETS, DataInputError, evaluate_real, locate_inputs, real_table_specs
 from pclkit.tables import Column, Table, TableSpec, to_latex, to_markdown, write_csv
 from pclkit.tables import summary_table as layout_table
 
-DATASETS = ("synthfaces", "cmu")
+DATASETS = ("synthfaces", "cmu", *REAL_DATASETS)
 PIXELS = "pixels (PCA)"
 RANDOM_INIT = "random init"
 SUPERVISED = "supervised"
@@ -85,6 +90,13 @@ class EvalConfig:
     draws a random ``train_fraction`` of the probe-training images, new
     verification pairs, new within-identity splits and (CMU) a new subject
     split; tables report mean ± std over seeds.
+
+    Real benchmarks (``data`` in :data:`~pclkit.protocols_real.REAL_DATASETS`)
+    read ``root`` (and ``train_root`` for AFLW2000's 300W-LP, ``pairs`` for a
+    LFW/CPLFW pair list kept elsewhere); ``val_fraction`` of the training data
+    is held out per seed for validation where the benchmark has no official
+    validation split, and ``folder_split`` gives a class folder's train / val
+    fractions (the rest is test).
     """
 
     data: str = "synthfaces"
@@ -116,6 +128,11 @@ class EvalConfig:
     supervised_json: str | None = None
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     progress: bool = True
+    root: str | None = None
+    train_root: str | None = None
+    pairs: str | None = None
+    val_fraction: float = 0.1
+    folder_split: tuple[float, float] = (0.6, 0.2)
 
     def __post_init__(self) -> None:
         if self.data not in DATASETS:
@@ -128,6 +145,12 @@ class EvalConfig:
             raise ValueError("n_train, n_val and n_test must be >= 1")
         if self.data == "cmu" and not self.cmu_root:
             raise ValueError("data 'cmu' needs cmu_root (--cmu PATH, the folder with the 20 user folders)")
+        if self.data in REAL_DATASETS and not self.root:
+            raise ValueError(f"data {self.data!r} needs root (--root PATH; layouts in data/README.md)")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if min(self.folder_split) <= 0 or sum(self.folder_split) >= 1:
+            raise ValueError(f"folder_split (train, val) must be positive with a sum below 1, got {self.folder_split}")
         object.__setattr__(self, "features", parse_feature_names(self.features))
 
 
@@ -591,6 +614,8 @@ def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalC
 
     if not paths:
         raise ValueError("no checkpoints to evaluate")
+    # a bad root or a missing list file fails here, in a second, before any model is loaded
+    inputs = locate_inputs(config.data, config.root, config.train_root, config.pairs) if config.data in REAL_DATASETS else None
     cache = FeatureCache(Path(config.cache_dir)) if config.cache_dir else None
     loaded = []
     for path in paths:
@@ -608,7 +633,9 @@ def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalC
         configs = [c for _, _, c in loaded]
         config = replace(config, pose_limits=resolve_pose_limits(config.pose_limits, configs),
                          pose_prior=resolve_pose_prior(config.pose_prior, configs))
-    parts = synthfaces_parts(config, size, cache) if config.data == "synthfaces" else cmu_parts(config, size)
+    parts: Mapping[str, DataPart] = {}  # real benchmarks build their own parts (pclkit.protocols_real)
+    if inputs is None:
+        parts = synthfaces_parts(config, size, cache) if config.data == "synthfaces" else cmu_parts(config, size)
 
     extraction = dict(batch_size=config.batch_size, device=config.device, bf16=config.bf16, progress=config.progress)
     sources: list[Any] = []
@@ -625,7 +652,7 @@ def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalC
         sources.append(EncoderSource(RANDOM_INIT, baseline, ("F_s",), init_id, cache, **extraction))
         sources.append(PixelSource(PIXELS, int(first_model.feature_dims["F_s"]), config.probe.solver_threads))
 
-    rows = evaluate_sources(sources, parts, config)
+    rows = evaluate_real(sources, config, size, inputs) if inputs is not None else evaluate_sources(sources, parts, config)
     default_poses = config.pose_limits in (None, DEFAULT_POSE_LIMITS) and config.pose_prior in (None, DEFAULT_CONFIG.pose_prior)
     if config.supervised_json and not default_poses:
         warnings.warn(f"the supervised reference was trained at the default poses, not {config.pose_limits} "
@@ -738,13 +765,15 @@ def result_tables(rows: Sequence[Mapping[str, Any]], data: str | None = None, ma
     ``main`` -- methods and baselines on ``main_feature`` (pixels for the pixel
     baseline); ``features`` -- F_s / F_f / F_p / F_f ⊕ F_p per method;
     ``disentanglement`` -- F_f vs F_p; ``swap`` (SynthFaces); ``au`` per-AU F1.
+    Real benchmarks: ``main``, ``features`` and ``per_class`` (classification)
+    in the benchmark's own columns (:func:`pclkit.protocols_real.real_table_specs`).
     """
     rows = [r for r in rows if data is None or r["data"] == data]
     if not rows:
         raise ValueError(f"no result rows{' for ' + data if data else ''}")
     data = data or rows[0]["data"]
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    learned = [m for m in methods if m not in (PIXELS, RANDOM_INIT, SUPERVISED, CHANCE)]
+    learned = [m for m in methods if m not in (PIXELS, RANDOM_INIT, SUPERVISED, CHANCE, DATA_INFO)]
     present = {(r["method"], r["feature"]) for r in rows}
     columns = SYNTH_COLUMNS if data == "synthfaces" else CMU_COLUMNS
 
@@ -754,13 +783,15 @@ def result_tables(rows: Sequence[Mapping[str, Any]], data: str | None = None, ma
     supervised = sorted((m, f) for m, f in present if m == SUPERVISED)
     main_lines = [(m, main_feature) for m in learned] + supervised + [(RANDOM_INIT, "F_s"), (PIXELS, "pixels"), (CHANCE, CHANCE)]
     feature_lines = [(m, f) for m in learned for f in (*FEATURE_KEYS,)]
-    note = seeds_note(rows, learned)
+    note = seeds_note([r for r in rows if r["method"] != DATA_INFO], learned)
     specs = {
         "main": TableSpec(f"{data}: linear evaluation ({DISPLAY_NAMES.get(main_feature, main_feature)}; pixel baseline: PCA of raw pixels)", columns, lines(main_lines), "method", note),
         "features": TableSpec(f"{data}: feature comparison", columns, lines(feature_lines), "both", note),
         "disentanglement": TableSpec(f"{data}: disentanglement (F_f vs F_p)", _disentangle_columns(data),
                                      lines((m, f) for m in learned for f in ("F_f", "F_p")), "both", note),
     }
+    if data in REAL_DATASETS:  # each benchmark's own columns; main, features, per-class accuracy
+        specs = real_table_specs(rows, data, lines(main_lines), lines(feature_lines), note)
     if data == "synthfaces":
         specs["swap"] = TableSpec("synthfaces: swap fidelity, D(F_f^A, F_p^B) vs render(face A, pose B)", SWAP_COLUMNS,
                                   lines((m, "decoder") for m in learned), "method", note)
@@ -808,11 +839,22 @@ def write_results(rows: Sequence[Mapping[str, Any]], out: str | Path, meta: Mapp
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", nargs="+",
                         help="checkpoint files, run folders holding last.pt, or pretrained:NAME (models shipped in pclkit/weights)")
-    parser.add_argument("--data", choices=DATASETS, default="synthfaces", help="evaluation data (default: synthfaces)")
+    parser.add_argument("--data", choices=DATASETS, default="synthfaces",
+                        help="evaluation data (default: synthfaces); the real benchmarks need --root (layouts: data/README.md)")
     parser.add_argument("--out", type=Path, required=True, help="folder for results.csv / results.md / results.tex")
     parser.add_argument("--features", default=",".join(FEATURE_KEYS), help="comma list of F_s,F_f,F_p,F_fp (F_fp = F_f ⊕ F_p)")
     parser.add_argument("--seeds", type=int, default=3, help="probe seeds (subsamples, pairs, splits); mean ± std")
     parser.add_argument("--cmu", default=None, help="CMU faces folder (for --data cmu)")
+    parser.add_argument("--root", default=None,
+                        help="real benchmark: RAF-DB folder, fer2013.csv (or its folder), LFW/CPLFW image folder, DISFA folder, "
+                             "AFLW2000 .npz (or a folder holding it and the 300W-LP .npz), or a folder of class sub-folders")
+    parser.add_argument("--train-root", default=None,
+                        help="aflw2000: the 300W-LP .npz or its folder (default: next to the AFLW2000 .npz)")
+    parser.add_argument("--pairs", default=None,
+                        help="lfw/cplfw: the pair list (default: pairs.txt / pairs_CPLFW.txt in --root or its parent)")
+    parser.add_argument("--val-fraction", type=float, default=EvalConfig.val_fraction,
+                        help="share of the training data (RAF-DB, 300W-LP; DISFA training subjects) held out per seed "
+                             "for validation (default 0.1)")
     parser.add_argument("--names", default=None, help="comma list of method labels, one per checkpoint")
     parser.add_argument("--supervised-json", default=None, help="supervised reference JSON (benchmarks/synthfaces_learnability.py)")
     parser.add_argument("--cache-dir", default=".cache/features", help="feature cache folder ('' disables)")
@@ -838,19 +880,28 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     decision = args.au_decision if args.au_decision == "val" else float(args.au_decision)
-    config = EvalConfig(
-        data=args.data, features=parse_feature_names(args.features), seeds=args.seeds, cmu_root=args.cmu,
-        supervised_json=args.supervised_json, cache_dir=args.cache_dir or None, baselines=not args.no_baselines,
-        n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, batch_size=args.batch_size, bf16=args.bf16,
-        device=args.device, probe=ProbeConfig(au_decision=decision, au_intensity_threshold=args.au_threshold), progress=not args.quiet,
-    )
+    try:
+        config = EvalConfig(
+            data=args.data, features=parse_feature_names(args.features), seeds=args.seeds, cmu_root=args.cmu,
+            supervised_json=args.supervised_json, cache_dir=args.cache_dir or None, baselines=not args.no_baselines,
+            n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, batch_size=args.batch_size, bf16=args.bf16,
+            device=args.device, probe=ProbeConfig(au_decision=decision, au_intensity_threshold=args.au_threshold),
+            progress=not args.quiet, root=args.root, train_root=args.train_root, pairs=args.pairs, val_fraction=args.val_fraction,
+        )
+    except ValueError as error:  # an option that does not fit: say which, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.pose_limits is not None:
         config = replace(config, pose_limits=tuple(args.pose_limits))
     if args.pose_prior is not None:
         config = replace(config, pose_prior=args.pose_prior)
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     start = time.perf_counter()
-    rows = evaluate_checkpoints(args.checkpoints, config, names)
+    try:
+        rows = evaluate_checkpoints(args.checkpoints, config, names)
+    except DataInputError as error:  # bad root, missing list file, nothing usable: a message, not a traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - start
     meta = {"checkpoints": [str(p) for p in args.checkpoints], "config": asdict(config), "seconds": round(elapsed, 1),
             "torch": torch.__version__, "threads": torch.get_num_threads()}

@@ -31,6 +31,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from pclkit.config import ABLATION_ROWS, config_to_dict, load_config_file, resolve_config
+from pclkit.learning import learning_checks, learning_markdown
 
 #: display name of each ablation row, in the poster's order
 ABLATION_LABELS: dict[str, str] = {
@@ -419,6 +420,7 @@ def run(args: argparse.Namespace) -> int:
 
     claims = check_claims(rows, "synthfaces") + (check_claims(rows, "cmu") if plan.cmu_root else [])
     ablation = ablation_study(rows) if plan.ablation else None
+    checks = learning_checks(rows)
     summary = [
         "# pclkit reproduce",
         "",
@@ -427,6 +429,9 @@ def run(args: argparse.Namespace) -> int:
         f"figures {(total - train_seconds - eval_seconds) / 60:.1f})",
         f"Command: python -m pclkit reproduce {' '.join(sys.argv[2:]) if len(sys.argv) > 2 else ''}".rstrip(),
         "",
+        "## Does it learn? (SynthFaces test split)",
+        "",
+        learning_markdown(checks),
         "## Paper claims",
         "",
         claims_markdown(claims, ablation),
@@ -437,6 +442,7 @@ def run(args: argparse.Namespace) -> int:
     (plan.results_dir / "summary.md").write_text(text)
     if ablation is not None:
         (plan.results_dir / "ablation.json").write_text(json.dumps(ablation, indent=2))
+    (plan.results_dir / "learning.json").write_text(json.dumps(checks, indent=2))
     (plan.results_dir / "claims.json").write_text(json.dumps(
         [{**c, "ours": [c["ours"].mean, c["ours"].std], "baseline": [c["baseline"].mean, c["baseline"].std]} for c in claims],
         indent=2))

@@ -8,7 +8,9 @@ Weight Average: Liu, Johns & Davison, MTAN, CVPR 2019. The loss terms live in
 :mod:`pclkit.batches`; the ``pretrain`` command line is :mod:`pclkit.train`.
 
 A run folder holds ``config.yaml``, ``metrics.jsonl``, ``last.pt``,
-``recon/epoch_XXX.png`` (PCL) and ``curves.png``. Callbacks
+``recon/epoch_XXX.png`` (PCL) and ``curves.png``; with ``runtime.keep_every=N`` also
+``epoch_XXX.pt`` every N epochs, with ``runtime.tensorboard`` a ``tensorboard/`` folder
+(:mod:`pclkit.tensorboard_log`). Callbacks
 (:mod:`pclkit.callbacks`) see every record; with ``runtime.monitor_every`` a
 :class:`pclkit.monitor.ProbeMonitor` adds probe records during pretraining.
 
@@ -226,6 +228,8 @@ class Trainer:
         self.checkpoint_path = self.out_dir / "last.pt"
         #: the precision actually used (``runtime.precision: auto`` resolved for this device)
         self.precision = resolve_precision(config.runtime.precision, self.device)
+        # built first: without the optional tensorboard package this fails before any work is done
+        tensorboard = self._tensorboard_logger()
         self._prepare_folder(resume)
 
         torch.manual_seed(config.seed)  # same initial weights on every rank
@@ -277,6 +281,8 @@ class Trainer:
             from pclkit.monitor import ProbeMonitor
 
             self.add_callback(ProbeMonitor.from_config(config))
+        if tensorboard is not None:
+            self.add_callback(tensorboard)
         if resume:
             self._load(self.checkpoint_path)
         elif self.dist.is_main:
@@ -309,9 +315,25 @@ class Trainer:
             "epoch": self.step // self.steps_per_epoch,
         }
 
-    def save(self) -> None:
+    def _tensorboard_logger(self) -> TrainerCallback | None:
+        """A :class:`pclkit.tensorboard_log.TensorBoardLogger` when ``runtime.tensorboard`` (main rank)."""
+        if not (self.config.runtime.tensorboard and self.dist.is_main):
+            return None
+        from pclkit.tensorboard_log import TensorBoardLogger
+
+        return TensorBoardLogger()
+
+    def kept_checkpoint_path(self, epochs_done: int) -> Path:
+        """``<run>/epoch_XXX.pt``: the checkpoint kept after ``epochs_done`` epochs (``runtime.keep_every``)."""
+        return self.out_dir / f"epoch_{epochs_done:03d}.pt"
+
+    def save(self, keep_as: Path | None = None) -> None:
+        """Write ``last.pt`` (and the same payload to ``keep_as``, if given) on the main rank."""
         if self.dist.is_main:
-            save_checkpoint(self.checkpoint_path, self.state_dict())
+            payload = self.state_dict()
+            save_checkpoint(self.checkpoint_path, payload)
+            if keep_as is not None:
+                save_checkpoint(keep_as, payload)
         distributed.barrier()
 
     def _load(self, path: Path) -> None:
@@ -515,8 +537,9 @@ class Trainer:
                     epoch_done = self.step % self.steps_per_epoch == 0
                     if epoch_done:
                         self._end_epoch(epoch, time.perf_counter() - epoch_start)
+                    keep = epoch_done and cfg.runtime.keep_every and (epoch + 1) % cfg.runtime.keep_every == 0
                     if epoch_done or (cfg.runtime.checkpoint_every and self.step % cfg.runtime.checkpoint_every == 0):
-                        self.save()
+                        self.save(keep_as=self.kept_checkpoint_path(epoch + 1) if keep else None)
                     if epoch_done and cfg.runtime.snapshot_every and (epoch + 1) % cfg.runtime.snapshot_every == 0:
                         self.snapshot(f"epoch_{epoch + 1:03d}")
                         snapshot_step = self.step

@@ -116,6 +116,7 @@ class ViewBuilder:
         self.face_view = views.face_view
         self.patch_frac = views.patch_frac
         self.crop_scale = tuple(views.crop_scale)
+        self.face_across_pose = views.face_across_pose
         self.out_size = config.model.image_size
         self.num_negatives = views.num_negatives
         self.recon_noise = views.recon_noise
@@ -133,12 +134,19 @@ class ViewBuilder:
             parts.append("recon")
         return tuple(parts)
 
-    def face_views(self, images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Two face views per image (quadrant patches or whole-face crops), each appearance-augmented: 2 x (B, 3, S, S)."""
+    def face_views(self, images: Tensor, generator: torch.Generator, images_hat: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Two face views per image (quadrant patches or whole-face crops), each appearance-augmented: 2 x (B, 3, S, S).
+
+        With ``images_hat`` (``views.face_across_pose``) the second view is cut from ŝ instead of s.
+        """
         if self.face_view == "crop":
             patch_a, patch_b = random_resized_crops(images, generator, scale=self.crop_scale, out_size=self.out_size)
+            if images_hat is not None:
+                _, patch_b = random_resized_crops(images_hat, generator, scale=self.crop_scale, out_size=self.out_size)
         else:
             patch_a, patch_b = quadrant_patches(images, generator, patch_frac=self.patch_frac, out_size=self.out_size)
+            if images_hat is not None:
+                _, patch_b = quadrant_patches(images_hat, generator, patch_frac=self.patch_frac, out_size=self.out_size)
         # one augmentation call on 2B images: per-image parameters, one batched pass
         both = self.appearance(torch.cat([patch_a, patch_b], dim=0), generator)
         return both.chunk(2, dim=0)
@@ -160,10 +168,13 @@ class ViewBuilder:
         if unknown:
             raise ValueError(f"unknown view parts {sorted(unknown)}; use face, pose, recon")
         views = StepViews()
-        if "face" in parts:
+        across = "face" in parts and self.face_across_pose
+        if "face" in parts and not across:
             views.face_a, views.face_b = self.face_views(images, generator)
-        if "pose" in parts or "recon" in parts:
+        if "pose" in parts or "recon" in parts or across:
             images_hat, _ = self.pose_change(images, pose, generator, factors=factors)
+        if across:
+            views.face_a, views.face_b = self.face_views(images, generator, images_hat)
         batch = images.shape[0]
         if "pose" in parts:
             # positives and negatives go through the same appearance augmentation call

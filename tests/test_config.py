@@ -25,7 +25,7 @@ def test_shipped_presets_resolve_and_differ():
     synth = resolve_config("synth_cpu")
     assert smoke.preset == "smoke" and synth.preset == "synth_cpu"
     assert smoke.data.source == synth.data.source == "synth"
-    assert synth.runtime.precision == "bf16" and synth.runtime.channels_last
+    assert synth.runtime.precision == "auto" and synth.runtime.channels_last
     assert synth.method == "pcl"
     # smoke is much smaller than the main job
     assert smoke.data.n * smoke.optim.epochs < synth.data.n * synth.optim.epochs

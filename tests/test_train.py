@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -88,6 +89,18 @@ def test_crop_face_views_are_whole_face_crops_without_flip():
         tiny("views.crop_scale=[0.0, 1.0]")
     with pytest.raises(ConfigError, match="face_view"):
         tiny("views.face_view=patches")
+
+
+def test_face_views_across_pose_cut_the_second_view_from_the_pose_changed_image():
+    images = torch.zeros(6, 3, 32, 32)
+    images[..., 16:] = 1.0  # dark left half, bright right half: a flip swaps them
+    for across, b_brighter_right in ((False, True), (True, False)):
+        config = tiny("views.face_view=crop", "views.crop_scale=[0.9, 1.0]", f"views.face_across_pose={str(across).lower()}")
+        views = _no_appearance(config).build(images, torch.Generator().manual_seed(1), ("face",))
+        left_a, right_a = views.face_a[..., :4].mean((1, 2, 3)), views.face_a[..., -4:].mean((1, 2, 3))
+        left_b, right_b = views.face_b[..., :4].mean((1, 2, 3)), views.face_b[..., -4:].mean((1, 2, 3))
+        assert (right_a > left_a).all()  # the first view always comes from s
+        assert ((right_b > left_b) == b_brighter_right).all()
 
 
 def test_appearance_augmentation_differs_between_positives_and_negatives():
@@ -331,3 +344,16 @@ def test_benchmark_step_times_the_real_training_step():
     assert result["encoder_images_per_step"] == (6 + 2) * 16  # all views, one encoder pass
     assert result["img_per_s"] == pytest.approx(16 / result["seconds_per_step"])
     assert result["cpu_seconds_per_step"] > 0
+
+
+def test_precision_auto_uses_bf16_only_where_the_device_has_it(monkeypatch):
+    from pclkit import trainer as trainer_module
+
+    cpu = torch.device("cpu")
+    assert trainer_module.resolve_precision("fp32", cpu) == "fp32"
+    assert trainer_module.resolve_precision("bf16", cpu) == "bf16"
+    monkeypatch.setattr(trainer_module, "native_bf16", lambda device: False)
+    assert trainer_module.resolve_precision("auto", cpu) == "fp32"
+    assert isinstance(trainer_module.autocast(cpu, "auto"), type(contextlib.nullcontext()))
+    monkeypatch.setattr(trainer_module, "native_bf16", lambda device: True)
+    assert trainer_module.resolve_precision("auto", cpu) == "bf16"

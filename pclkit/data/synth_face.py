@@ -176,7 +176,7 @@ class _FaceLayout:
         self.zeros = torch.zeros_like(like)
         self.cranium_c = vec3(0.0, 0.04, 0.0, like)
         self.cranium_r = ident.head_radii
-        self.jaw_drop = 0.2 * au["AU26"]
+        self.jaw_drop = 0.26 * au["AU26"]
         jaw_ry = 0.34 * ident.jaw_length + self.jaw_drop / 2
         self.jaw_c = vec3(0.0, -0.28 - self.jaw_drop / 2, 0.1, like)
         self.jaw_r = vec3(0.33 * ident.jaw_width, jaw_ry, 0.47, like)
@@ -263,7 +263,7 @@ def _lid_texture(q: Tensor, params: dict) -> Tensor:
 def _bridge_texture(q: Tensor, params: dict) -> Tensor:
     # AU9: horizontal wrinkle lines across the upper bridge
     lines = (torch.sin(q[1] * 18.0) > 0.3) & (q[1] > 0.05)
-    return _colour(params["skin"]) * (1 - 0.7 * _per_image(params["wrinkle"]) * lines)
+    return _colour(params["skin"]) * (1 - 0.9 * _per_image(params["wrinkle"]) * lines)
 
 
 def _hair_streaks(q: Tensor, params: dict) -> Tensor:
@@ -314,7 +314,7 @@ def _add_head(scene: _Scene, face: _FaceLayout) -> None:
     scene.add("chin", [chin_c], [chin_r], skin, coarse=True)
     # cheeks: flat pads lying on the face surface; AU6 raises them and makes them bulge
     # a smile (AU12) also pushes the cheeks up a little, as the zygomaticus pulls on them
-    lift = 0.1 * au["AU6"] + 0.04 * au["AU12"]
+    lift = 0.14 * au["AU6"] + 0.05 * au["AU12"]
     bulge = -0.006 + 0.06 * au["AU6"] + 0.015 * au["AU12"]  # flush with (just under) the skin until raised
     cheeks, cheek_rots = [], []
     for side in (-1.0, 1.0):
@@ -351,8 +351,8 @@ def _add_eyes(scene: _Scene, face: _FaceLayout) -> None:
     scene.add("eyeballs", centers, [r_eye, r_eye], ident.skin, texture=_eye_texture, params={"iris": ident.iris_colour}, specular=0.5, shininess=40.0)
 
     # lids: skin shells around the eyeball clipped along parabolas (an almond-shaped opening)
-    upper_open = ident.eye_open + 0.45 * au["AU5"] - 0.2 * au["AU6"] - 0.28 * au["AU7"] - 0.15 * au["AU4"] - 0.14 * au["AU9"]
-    lower_open = ident.eye_open - 0.42 * au["AU6"] - 0.22 * au["AU7"] - 0.1 * au["AU9"] + 0.08 * au["AU5"]
+    upper_open = ident.eye_open + 0.6 * au["AU5"] - 0.3 * au["AU6"] - 0.35 * au["AU7"] - 0.2 * au["AU4"] - 0.2 * au["AU9"]
+    lower_open = ident.eye_open - 0.55 * au["AU6"] - 0.3 * au["AU7"] - 0.15 * au["AU9"] + 0.1 * au["AU5"]
     r_lid = r_eye * 1.1
     lid_centers = [c - vec3(0.0, 0.0, 0.1 * ident.eye_size, like) for c in centers]
     openings = torch.stack([upper_open.clamp(0.05, 0.8)] * 2 + [lower_open.clamp(0.02, 0.8)] * 2, 1)
@@ -363,9 +363,9 @@ def _add_eyes(scene: _Scene, face: _FaceLayout) -> None:
 
 def _add_brows(scene: _Scene, face: _FaceLayout) -> None:
     ident, au, like = face.id, face.au, face.like
-    inner = 0.14 * au["AU1"] - 0.09 * au["AU4"] - 0.035 * au["AU9"]
-    outer = 0.14 * au["AU2"] - 0.03 * au["AU4"] - 0.01 * au["AU9"]
-    pull_in = 0.035 * au["AU4"]
+    inner = 0.18 * au["AU1"] - 0.12 * au["AU4"] - 0.04 * au["AU9"]
+    outer = 0.18 * au["AU2"] - 0.04 * au["AU4"] - 0.01 * au["AU9"]
+    pull_in = 0.05 * au["AU4"]
     half = ident.brow_length
     centers, rots = [], []
     for side in (-1.0, 1.0):
@@ -396,7 +396,7 @@ def _add_nose(scene: _Scene, face: _FaceLayout) -> None:
     tip_r = 0.045 * (0.8 + 0.2 * ident.nose_width)
     tip = vec3(0.0, tip_y, tip_z - 0.045, like)
     # wings: AU9 lifts and widens them; nostrils are dark hollows under the tip
-    lift = 0.035 * au["AU9"] + 0.01 * au["AU10"]
+    lift = 0.05 * au["AU9"] + 0.015 * au["AU10"]
     wings = [vec3(side * (0.045 * ident.nose_width + 0.02 * au["AU9"]), tip_y - 0.005 + lift, tip_z - 0.085, like) for side in (-1.0, 1.0)]
     nostrils = [vec3(side * 0.022, tip_y - 0.04 + lift * 0.5, tip_z - 0.06, like) for side in (-1.0, 1.0)]
     wing_r = vec3(0.03, 0.026, 0.035, like)
@@ -407,11 +407,11 @@ def _add_nose(scene: _Scene, face: _FaceLayout) -> None:
 
 def _add_mouth(scene: _Scene, face: _FaceLayout) -> None:
     ident, au, like = face.id, face.au, face.like
-    width = ident.mouth_width * (1 + 0.5 * au["AU12"] + 0.4 * au["AU20"] - 0.2 * au["AU23"])
+    width = ident.mouth_width * (1 + 0.7 * au["AU12"] + 0.5 * au["AU20"] - 0.25 * au["AU23"])
     thick = ident.lip_thickness * (1 - 0.5 * au["AU23"])
-    corner = 1.25 * au["AU12"] - 0.6 * au["AU15"] - 0.15 * au["AU20"]
-    up = 0.022 * au["AU25"] + 0.03 * au["AU10"] + 0.01 * au["AU9"]
-    down = 0.06 * au["AU25"] + face.jaw_drop
+    corner = 1.3 * au["AU12"] - 0.9 * au["AU15"] - 0.2 * au["AU20"]
+    up = 0.03 * au["AU25"] + 0.04 * au["AU10"] + 0.015 * au["AU9"]
+    down = 0.08 * au["AU25"] + face.jaw_drop
     x0 = ident.asym_mouth
     y0 = face.mouth_y
     z0 = face.surface_z(x0, y0) - 0.005

@@ -71,7 +71,7 @@ __all__ = [
 #: images per rendering chunk: keeps the per-part window tensors cache-sized
 RENDER_CHUNK = 128
 #: bump when the renderer's pixels change: invalidates on-disk caches
-RENDERER_VERSION = 3
+RENDERER_VERSION = 4
 
 
 def render(
