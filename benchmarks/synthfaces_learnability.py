@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from pclkit.data.synthetic import AU_NAMES, EXPRESSIONS, SynthConfig, SynthFaces
 from pclkit.probes import ProbeConfig
+from pclkit.trainer import native_bf16
 
 AU_THRESHOLD = ProbeConfig.au_intensity_threshold
 POSE_SCALE = torch.tensor([90.0, 40.0, 30.0])  # degrees: pose targets are divided by these
@@ -209,13 +210,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images-per-identity", type=int, default=30)
     parser.add_argument("--identities", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-bf16", action="store_true", help="train in float32")
+    parser.add_argument("--no-bf16", action="store_true",
+                        help="train in float32 (default: bf16 only where the CPU computes it natively)")
     args = parser.parse_args(argv)
     cfg = LearnabilityConfig(
         minutes=args.minutes, n_train_identities=args.identities, images_per_identity=args.images_per_identity,
-        seed=args.seed, bf16=not args.no_bf16,
+        seed=args.seed, bf16=not args.no_bf16 and native_bf16(torch.device("cpu")),
     )
     result = run_learnability(cfg)
+    from pclkit.data.synthetic import RENDERER_VERSION
+
+    result["renderer_version"] = RENDERER_VERSION  # the tables use it only for data of the same renderer
     print(json.dumps(result, indent=2))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

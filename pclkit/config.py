@@ -98,6 +98,10 @@ class ViewConfig:
     mix_alpha: float = 1.6
     #: Gaussian noise sigma on the reconstruction inputs (targets stay clean)
     recon_noise: float = 0.4
+    #: the noisy reconstruction inputs s + n and ŝ + n double as the first pose positive and the
+    #: first pose negative (noise is an appearance-only change), saving 2B encoder images a step
+    #: (this project's option; the reference encodes them separately)
+    share_recon_views: bool = False
     #: face views (L_face; SimCLR's views): ``quadrant`` = two patches from different quadrants
     #: (the reference code), ``crop`` = two random resized crops of the whole face (SimCLR's
     #: standard view, no flip since a flip changes the pose)
@@ -414,6 +418,11 @@ def read_preset(name_or_path: str) -> dict[str, Any]:
         text = (resources.files("pclkit") / "presets" / f"{name_or_path}.yaml").read_text()
     data = yaml.safe_load(text) or {}
     _require(isinstance(data, dict), f"preset {name_or_path!r} must be a YAML mapping")
+    # ``inherit: NAME`` starts from another preset and changes only the keys given here
+    parent = data.pop("inherit", None)
+    if parent is not None:
+        _require(isinstance(parent, str) and parent != name_or_path, f"preset {name_or_path!r}: bad inherit {parent!r}")
+        data = _deep_merge(read_preset(parent), data)
     return data
 
 

@@ -545,6 +545,13 @@ def supervised_rows(path: str | Path, data: str, au_threshold: float = ProbeConf
     if isinstance(payload, dict) and "test_expression_accuracy" in payload:
         if data != "synthfaces":
             return []
+        from pclkit.data.synthetic import RENDERER_VERSION
+
+        if payload.get("renderer_version") != RENDERER_VERSION:
+            warnings.warn(f"{path}: the supervised reference was measured on SynthFaces renderer version "
+                          f"{payload.get('renderer_version', '<= 2')}, these faces are version {RENDERER_VERSION}: "
+                          "its row is left out (re-run benchmarks/synthfaces_learnability.py)", stacklevel=2)
+            return []
         raw = [{"task": t, "metric": m, "value": v} for t, m, v in _learnability_items(payload, au_threshold)]
     elif isinstance(payload, dict):
         payload = payload.get("results", payload)

@@ -78,7 +78,7 @@ class PretrainObjective(nn.Module):
             terms["face"] = self._face_loss(shared_feat, face_feat, spans)
         if "pose_a" in spans:
             terms["pose"] = self._pose_loss(pose_feat, spans, views.batch_size, generator)
-        if "recon_in" in spans:
+        if "recon_in" in spans or (views.recon_shared and "pose_a" in spans):
             terms.update(self._recon_losses(face_feat, pose_feat, spans, views))
 
         # L = L_dis + L_orth + alpha_pose L_pose + alpha_face L_face
@@ -117,10 +117,16 @@ class PretrainObjective(nn.Module):
         self, face_feat: Tensor, pose_feat: Tensor, spans: dict[str, tuple[int, int]], views: StepViews
     ) -> dict[str, Tensor]:
         """L_dis (swap reconstruction of s and ŝ) and L_orth on the noisy-input features."""
-        s0, s1 = spans["recon_in"]
-        h0, h1 = spans["recon_hat_in"]
-        face, face_hat = face_feat[s0:s1], face_feat[h0:h1]
-        pose, pose_hat = pose_feat[s0:s1], pose_feat[h0:h1]
+        if views.recon_shared:  # s + n is pose_a; ŝ + n is the first of each image's M negatives
+            s0, s1 = spans["pose_a"]
+            n0, n1 = spans["pose_neg"]
+            rows_s = torch.arange(s0, s1, device=face_feat.device)
+            rows_hat = torch.arange(n0, n1, views.pose_neg.shape[1], device=face_feat.device)
+        else:
+            rows_s = torch.arange(*spans["recon_in"], device=face_feat.device)
+            rows_hat = torch.arange(*spans["recon_hat_in"], device=face_feat.device)
+        face, face_hat = face_feat[rows_s], face_feat[rows_hat]
+        pose, pose_hat = pose_feat[rows_s], pose_feat[rows_hat]
         out: dict[str, Tensor] = {}
         if self.loss_cfg.use_dis:
             out["dis"] = swap_reconstruction(

@@ -41,7 +41,8 @@ ABLATION_LABELS: dict[str, str] = {
     "dis_orth_pose": "+L_pose",
     "pcl": "PCL",  # = +DWA, the full method
 }
-POSE_VIEWS = ("flip", "roll", "render3d")
+#: pose changes a study row can use; "preset" keeps the preset's own (views.pose_change and its options)
+POSE_VIEWS = ("preset", "flip", "roll", "render3d")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class RunSpec:
     folder: Path
 
     def overrides(self) -> dict[str, Any]:
-        return {**ABLATION_ROWS[self.row], "seed": self.seed, "views.pose_change": self.pose_view}
+        view = {} if self.pose_view == "preset" else {"views.pose_change": self.pose_view, "views.pose_change_options": {}}
+        return {**ABLATION_ROWS[self.row], "seed": self.seed, **view}
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class ReproducePlan:
     preset: str = "synth_cpu"
     seeds: int = 1
     ablation: bool = False
-    pose_views: tuple[str, ...] = ("flip",)
+    pose_views: tuple[str, ...] = ("preset",)
     cmu_root: Path | None = None
     runs_dir: Path = Path("runs/reproduce")
     results_dir: Path = Path("results/reproduce")
@@ -89,7 +91,7 @@ class ReproducePlan:
         return specs
 
     def _spec(self, label: str, row: str, seed: int, view: str) -> RunSpec:
-        view_part = "" if row == "simclr" or view == "flip" else f"_{view}"
+        view_part = "" if row == "simclr" or view == "preset" else f"_{view}"
         folder = self.runs_dir / f"{self.preset}_{row}{view_part}_s{seed}"
         return RunSpec(label=label, row=row, seed=seed, pose_view=view, folder=folder)
 
@@ -363,8 +365,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="synth_cpu", help="pretraining preset (default synth_cpu)")
     parser.add_argument("--seeds", type=int, default=1, help="pretraining seeds per method (default 1)")
     parser.add_argument("--ablation", action="store_true", help="add the poster's ablation rows")
-    parser.add_argument("--pose-view", nargs="+", choices=POSE_VIEWS, default=["flip"],
-                        help="pose-changing view(s) for PCL; the first is the main one (default flip)")
+    parser.add_argument("--pose-view", nargs="+", choices=POSE_VIEWS, default=["preset"],
+                        help="pose-changing view(s) for PCL; the first is the main one (default: the preset's own)")
     parser.add_argument("--cmu", type=Path, default=None, help="CMU faces folder (default: ../shared/data/cmu_faces or $PCLKIT_CMU)")
     parser.add_argument("--no-cmu", action="store_true", help="skip the CMU faces evaluation")
     parser.add_argument("--runs", type=Path, default=ReproducePlan.runs_dir, help="folder of the run folders")

@@ -53,6 +53,8 @@ class StepViews:
     pose_neg: (B, M, 3, S, S) pose negatives of each image.
     recon_in, recon_hat_in: (B, 3, S, S) noisy s and ŝ (encoder inputs of L_dis / L_orth).
     target, target_hat: (B, 3, S, S) clean s and ŝ.
+    recon_shared: the noisy s and ŝ were not added as separate groups: they are
+        ``pose_a`` and ``pose_neg[:, 0]`` (``views.share_recon_views``).
     """
 
     face_a: Tensor | None = None
@@ -64,12 +66,13 @@ class StepViews:
     recon_hat_in: Tensor | None = None
     target: Tensor | None = None
     target_hat: Tensor | None = None
+    recon_shared: bool = False
 
     @property
     def batch_size(self) -> int:
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is not None:
+            if isinstance(value, Tensor):
                 return value.shape[0]
         raise ValueError("StepViews holds no tensors")
 
@@ -81,7 +84,7 @@ class StepViews:
         per_rank = batch // world_size
         rows = slice(rank * per_rank, (rank + 1) * per_rank)
         return replace(self, **{f.name: getattr(self, f.name)[rows] for f in fields(self)
-                                if getattr(self, f.name) is not None})
+                                if isinstance(getattr(self, f.name), Tensor)})
 
     def encoder_input(self, groups: tuple[str, ...] = ENCODER_GROUPS) -> tuple[Tensor, dict[str, tuple[int, int]]]:
         """Concatenate the present ``groups`` into one (N, 3, S, S) batch for ONE encoder pass.
@@ -120,6 +123,7 @@ class ViewBuilder:
         self.out_size = config.model.image_size
         self.num_negatives = views.num_negatives
         self.recon_noise = views.recon_noise
+        self.share_recon_views = views.share_recon_views
         self.appearance = AppearanceAugment(**views.appearance)
         self.pose_change = make_pose_change(views.pose_change, **views.pose_change_options)
 
@@ -176,7 +180,8 @@ class ViewBuilder:
         if across:
             views.face_a, views.face_b = self.face_views(images, generator, images_hat)
         batch = images.shape[0]
-        if "pose" in parts:
+        shared = self.share_recon_views and "pose" in parts and "recon" in parts
+        if "pose" in parts and not shared:
             # positives and negatives go through the same appearance augmentation call
             # (per-image parameters), then are split again
             negatives = images_hat.unsqueeze(1).expand(batch, self.num_negatives, *images.shape[1:])
@@ -186,6 +191,18 @@ class ViewBuilder:
             views.pose_neg = augmented[2 * batch :].reshape(batch, self.num_negatives, *images.shape[1:])
         if "recon" in parts:
             views.target, views.target_hat = images, images_hat
-            views.recon_in = add_gaussian_noise(images, generator, sigma=self.recon_noise)
-            views.recon_hat_in = add_gaussian_noise(images_hat, generator, sigma=self.recon_noise)
+            recon_in = add_gaussian_noise(images, generator, sigma=self.recon_noise)
+            recon_hat_in = add_gaussian_noise(images_hat, generator, sigma=self.recon_noise)
+            if shared:
+                # s + n is a pose positive, ŝ + n the first pose negative; the rest are colour-augmented
+                rest = images_hat.unsqueeze(1).expand(batch, self.num_negatives - 1, *images.shape[1:])
+                augmented = self.appearance(torch.cat([images, rest.reshape(-1, *images.shape[1:])], dim=0), generator)
+                views.pose_a, views.pose_b = recon_in, augmented[:batch]
+                views.pose_neg = torch.cat(
+                    [recon_hat_in.unsqueeze(1), augmented[batch:].reshape(batch, self.num_negatives - 1, *images.shape[1:])],
+                    dim=1,
+                )
+                views.recon_shared = True
+            else:
+                views.recon_in, views.recon_hat_in = recon_in, recon_hat_in
         return views

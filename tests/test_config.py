@@ -141,3 +141,9 @@ def test_ablation_rows_switch_the_loss_terms():
 
 def test_defaults_are_valid():
     assert isinstance(TrainConfig(), TrainConfig)
+
+
+def test_a_preset_can_inherit_another_and_change_a_few_keys():
+    long, main = resolve_config("synth_long"), resolve_config("synth_cpu")
+    assert long.preset == "synth_long" and long.optim.epochs > main.optim.epochs
+    assert long.views == main.views and long.model == main.model and long.loss == main.loss

@@ -268,9 +268,15 @@ def test_supervised_reference_rows(tmp_path):
     rows = supervised_rows(path, "synthfaces")
     assert {(r["task"], r["metric"], r["value"]) for r in rows} == {("expression", "accuracy", 0.9), ("head_pose", "mae_mean", 4.0)}
     assert all(r["method"] == "supervised" for r in rows)
+    from pclkit.data.synthetic import RENDERER_VERSION
+
     learnability = {"test_expression_accuracy": 0.95, "heldout_identity_accuracy": 0.8, "au_threshold": 0.5,
                     "test_au_f1": {"AU1": 0.9}, "test_au_f1_mean": 0.9,
                     "test_pose_mae_deg": {"yaw": 3.0, "pitch": 2.0, "roll": 1.0}}
+    path.write_text(json.dumps(learnability))
+    with pytest.warns(UserWarning, match="renderer version"):  # measured on other faces: left out
+        assert supervised_rows(path, "synthfaces", au_threshold=0.5) == []
+    learnability["renderer_version"] = RENDERER_VERSION
     path.write_text(json.dumps(learnability))
     got = {(r["task"], r["metric"]): r["value"] for r in supervised_rows(path, "synthfaces", au_threshold=0.5)}
     assert got[("expression", "accuracy")] == 0.95 and got[("head_pose", "mae_mean")] == pytest.approx(2.0)

@@ -174,6 +174,13 @@ def test_decoder_options_concat_fusion_and_spatial_seed():
         out = model.decode(face, pose)
         assert out.shape == (3, 3, 64, 64) and 0 <= out.min() and out.max() <= 1
         assert (model.decode(pose, face) - out).abs().max() > 1e-3  # concatenation: the order matters
+    shuffled = build_model(encoder="small", width=8, decoder_width=16, decoder_seed_size=4,
+                           decoder_upsample="pixelshuffle").train()
+    with torch.no_grad():
+        assert shuffled.decode(face, pose).shape == (3, 3, 64, 64)
+    assert any(isinstance(m, torch.nn.PixelShuffle) for m in shuffled.decoder.modules())
+    with pytest.raises(ValueError, match="upsample"):
+        build_model(encoder="small", decoder_upsample="nearest")
     with pytest.raises(ValueError, match="fusion"):
         build_model(encoder="small", decoder_fusion="product")
     with pytest.raises(ValueError, match="power of two"):

@@ -19,7 +19,12 @@ def test_plan_lists_the_ablation_rows_and_pose_views_per_seed(tmp_path):
     assert [r.seed for r in runs] == [0] * 6 + [1] * 6
     assert len({r.folder for r in runs}) == len(runs)
     assert runs[5].overrides()["views.pose_change"] == "render3d"
+    assert runs[5].overrides()["views.pose_change_options"] == {}  # the preset's options belong to its own view
     assert runs[0].overrides()["method"] == "simclr"
+    default = ReproducePlan(runs_dir=tmp_path).runs()
+    assert [r.label for r in default] == ["SimCLR", "PCL"]
+    assert "views.pose_change" not in default[1].overrides()  # the preset's own pose change
+    assert default[1].folder.name == "synth_cpu_pcl_s0"
 
 
 def test_verdict_needs_a_difference_beyond_the_spread():

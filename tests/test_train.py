@@ -103,6 +103,27 @@ def test_face_views_across_pose_cut_the_second_view_from_the_pose_changed_image(
         assert ((right_b > left_b) == b_brighter_right).all()
 
 
+def test_shared_recon_views_are_the_first_pose_positive_and_negative():
+    from pclkit.models import build_model
+    from pclkit.objective import PretrainObjective
+
+    config = tiny("views.num_negatives=3", "views.share_recon_views=true")
+    images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    views = _no_appearance(config).build(images, torch.Generator().manual_seed(1), ("face", "pose", "recon"))
+    assert views.recon_shared and views.recon_in is None and views.recon_hat_in is None
+    flipped = images.flip(-1)
+    noise = torch.cat([views.pose_a - images, views.pose_neg[:, 0] - flipped])
+    assert noise.std().item() == pytest.approx(0.4, rel=0.1)  # the noisy reconstruction inputs
+    assert torch.allclose(views.pose_b, images)  # the other positive: appearance only (identity here)
+    assert torch.allclose(views.pose_neg[:, 1], flipped) and torch.allclose(views.pose_neg[:, 2], flipped)
+    batch, spans = views.encoder_input()
+    assert len(batch) == 5 * (2 + 2 + 3)  # no separate reconstruction groups
+    model = build_model(config.model)
+    terms = PretrainObjective(model, config)(views, {}, "joint", torch.Generator().manual_seed(2))
+    assert set(terms) == {"dis", "orth", "pose", "face", "loss"} and torch.isfinite(terms["loss"])
+    assert views.shard(0, 1).recon_shared
+
+
 def test_appearance_augmentation_differs_between_positives_and_negatives():
     config = tiny("views.num_negatives=2")
     images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from torch import nn
 
 from pclkit.models.encoder import BranchedEncoder
-from pclkit.models.heads import FUSIONS, ProjectionHead, SwapDecoder
+from pclkit.models.heads import FUSIONS, UPSAMPLINGS, ProjectionHead, SwapDecoder
 from pclkit.models.pcl import METHODS, PCLModel
 
 __all__ = [
@@ -57,6 +57,7 @@ class ModelConfig:
             ``small``, else decoder_width // 2 (the reference: 256).
         decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
         decoder_seed_size: side of the decoder's seed map (1 in the reference).
+        decoder_upsample: ``bilinear`` (the reference) or ``pixelshuffle`` (sub-pixel convolution).
     """
 
     encoder: str = "small"
@@ -69,6 +70,7 @@ class ModelConfig:
     decoder_stage_width: int | None = None
     decoder_fusion: str = "sum"
     decoder_seed_size: int = 1
+    decoder_upsample: str = "bilinear"
 
     def resolved(self) -> "ModelConfig":
         """A copy with every None replaced by the encoder default (what a checkpoint stores)."""
@@ -84,6 +86,8 @@ class ModelConfig:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.decoder_upsample not in UPSAMPLINGS:
+            raise ValueError(f"decoder_upsample must be one of {', '.join(UPSAMPLINGS)}, got {self.decoder_upsample!r}")
         if self.decoder_fusion not in FUSIONS:
             raise ValueError(f"decoder_fusion must be one of {', '.join(FUSIONS)}, got {self.decoder_fusion!r}")
         if self.image_size < 16 or self.image_size % 16:
@@ -147,6 +151,7 @@ def build_model(cfg: ModelConfig | None = None, **overrides: Any) -> PCLModel:
         decoder_stage_width=cfg.decoder_stage_width,
         decoder_fusion=cfg.decoder_fusion,
         decoder_seed_size=cfg.decoder_seed_size,
+        decoder_upsample=cfg.decoder_upsample,
     )
     model.config = cfg
     return model

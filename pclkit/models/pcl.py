@@ -42,6 +42,7 @@ class PCLModel(nn.Module):
         decoder_stage_width: channels of its upsampling stages (None = decoder_width // 2, the reference).
         decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
         decoder_seed_size: side of the decoder's seed map (reference 1).
+        decoder_upsample: ``bilinear`` (reference) or ``pixelshuffle``.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class PCLModel(nn.Module):
         decoder_stage_width: int | None = None,
         decoder_fusion: str = "sum",
         decoder_seed_size: int = 1,
+        decoder_upsample: str = "bilinear",
     ) -> None:
         super().__init__()
         #: the resolved ModelConfig when built by build_model (None otherwise)
@@ -69,7 +71,7 @@ class PCLModel(nn.Module):
             self.pose_head: ProjectionHead | None = ProjectionHead(encoder.branch_dim, proj_hidden_dim, proj_dim)
             self.decoder: SwapDecoder | None = SwapDecoder(
                 encoder.branch_dim, decoder_width, encoder.input_size, decoder_stage_width, decoder_fusion,
-                decoder_seed_size,
+                decoder_seed_size, decoder_upsample,
             )
         else:
             self.pose_head = None
