@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -64,14 +64,24 @@ def save_checkpoint(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path
     if missing:
         raise CheckpointError(f"checkpoint payload lacks required keys: {missing}")
     _check_plain(payload, "checkpoint")
+    return atomic_write(path, lambda handle: torch.save(payload, handle))
+
+
+def atomic_write(path: str | Path, write: Callable[[Any], None]) -> Path:
+    """Call ``write(handle)`` on a temporary file beside ``path``, then move it over ``path``.
+
+    A crash mid-write leaves the previous file intact and a reader never sees
+    half a file (``os.replace`` is atomic on one file system).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; package data and run files are world-readable
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):

@@ -24,16 +24,16 @@ import argparse
 import io
 import os
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from pclkit.checkpoint import atomic_write
 from pclkit.features import extract_features, model_features
 
 __all__ = ["Embeddings", "embed_folder", "write_embeddings", "FORMATS"]
@@ -151,19 +151,6 @@ def embed_folder(
 # --------------------------------------------------------------------------- writing
 
 
-def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write through a temporary file in the same folder, then move it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def write_npz(embeddings: Embeddings, path: str | Path) -> Path:
@@ -176,7 +163,7 @@ def write_npz(embeddings: Embeddings, path: str | Path) -> Path:
         "checkpoint": np.array(embeddings.checkpoint),
         "method": np.array(embeddings.method),
     }
-    return _atomic_write(Path(path), lambda handle: np.savez(handle, **arrays))
+    return atomic_write(Path(path), lambda handle: np.savez(handle, **arrays))
 
 
 def csv_header(features: dict[str, np.ndarray]) -> list[str]:
@@ -202,7 +189,7 @@ def write_csv(embeddings: Embeddings, path: str | Path, block: int = 512) -> Pat
             lines = (f"{csv_field(name)},{row}\n" for name, row in zip(names, rows.getvalue().splitlines()))
             handle.write("".join(lines).encode("utf-8"))
 
-    return _atomic_write(Path(path), write)
+    return atomic_write(Path(path), write)
 
 
 def write_embeddings(embeddings: Embeddings, path: str | Path) -> Path:

@@ -30,14 +30,13 @@ import io
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import nn
 
-from pclkit.checkpoint import CheckpointError
+from pclkit.checkpoint import CheckpointError, atomic_write
 
 FORMAT = "pclkit-pretrained/1"
 MANIFEST_FORMAT = "pclkit-weights-manifest/1"
@@ -136,20 +135,8 @@ def weights_file(name: str, weights_dir: str | os.PathLike | None = None) -> Pat
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace`` (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    """Write ``data`` to ``path`` atomically (:func:`pclkit.checkpoint.atomic_write`)."""
+    atomic_write(path, lambda handle: handle.write(data))
 
 
 def write_manifest(manifest: Mapping[str, Any], weights_dir: str | os.PathLike | None = None) -> Path:
