@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from pclkit.checkpoint import load_model
-from pclkit.config import resolve_config
+from pclkit.config import config_to_dict, load_config_file, resolve_config
 from pclkit.data.synthetic import RENDERER_VERSION, SynthFaces, symmetric_pose_config
 from pclkit.evaluate import PIXELS, RANDOM_INIT, EvalConfig, evaluate_sources, random_init_model
 from pclkit.features import DataPart, EncoderSource, FeatureCache, PixelSource, file_sha256, model_features
@@ -85,6 +85,8 @@ def main() -> None:
     t0 = time.time()
     if not (out / "last.pt").is_file():
         Trainer(config, out).fit()
+    elif config_to_dict(load_config_file(out / "config.yaml")) != config_to_dict(config):
+        raise SystemExit(f"{out} holds a run with another config; delete it or choose another name")
     train_s = time.time() - t0
     model, cfg = load_model(out / "last.pt")
     parts = validation_parts(config.data.pose_limits, config.data.pose_prior, config.model.image_size)

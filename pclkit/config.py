@@ -62,7 +62,7 @@ class DataConfig:
     n: int = 4096
     #: SynthFaces dataset seed (which faces); the run seed drives everything else
     seed: int = 0
-    #: SynthFaces: poses are uniform in [-limit, limit] degrees for (yaw, pitch, roll);
+    #: SynthFaces: poses lie within [-limit, limit] degrees for (yaw, pitch, roll);
     #: DESIGN's default is (90, 40, 30). Evaluation of a run uses the same limits.
     pose_limits: tuple[float, float, float] = DEFAULT_POSE_LIMITS
     #: SynthFaces pose prior within the limits: truncated normal (near-frontal, like real
@@ -265,6 +265,8 @@ class TrainConfig:
                  "views.pose_change 'render3d' re-renders SynthFaces; it needs data.source 'synth'")
         _require(self.loss.schedule == "joint" or self.method == "pcl",
                  "loss.schedule 'alternating' only applies to method 'pcl'")
+        _require(self.loss.schedule == "joint" or not self.views.share_recon_views,
+                 "views.share_recon_views needs loss.schedule 'joint' (the alternating sub-steps build separate views)")
         _require(self.runtime.monitor_every == 0 or self.data.source == "synth",
                  "runtime.monitor_every probes SynthFaces val; it needs data.source 'synth' "
                  "(set runtime.monitor_every=0, or add a pclkit.monitor.ProbeMonitor to the Trainer yourself)")
@@ -406,7 +408,7 @@ def preset_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def read_preset(name_or_path: str) -> dict[str, Any]:
+def read_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """Raw dict of a shipped preset (by name) or of a YAML file (by path)."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.is_file():
@@ -421,8 +423,10 @@ def read_preset(name_or_path: str) -> dict[str, Any]:
     # ``inherit: NAME`` starts from another preset and changes only the keys given here
     parent = data.pop("inherit", None)
     if parent is not None:
-        _require(isinstance(parent, str) and parent != name_or_path, f"preset {name_or_path!r}: bad inherit {parent!r}")
-        data = _deep_merge(read_preset(parent), data)
+        seen = (*_seen, name_or_path)
+        _require(isinstance(parent, str) and parent not in seen,
+                 f"preset {name_or_path!r}: inherit {parent!r} makes a cycle or is not a name ({' -> '.join(seen)})")
+        data = _deep_merge(read_preset(parent, seen), data)
     return data
 
 
@@ -495,6 +499,12 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
 
 
 def load_config_file(path: str | Path) -> TrainConfig:
-    """Read a ``config.yaml`` written by :func:`save_config`."""
+    """Read a ``config.yaml`` written by :func:`save_config`.
+
+    Keys added after a run was made take the value that run actually used:
+    SynthFaces poses were uniform before ``data.pose_prior`` existed.
+    """
     data = yaml.safe_load(Path(path).read_text()) or {}
+    if isinstance(data.get("data"), dict):
+        data["data"].setdefault("pose_prior", "uniform")
     return config_from_dict(data)

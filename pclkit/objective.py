@@ -7,8 +7,8 @@ PCL (Liu et al., CVPR 2023, Sec. 3.4):
 (lambda_orth = ``loss.orth_weight``, 1 in the paper)
 
 with L_dis the swap reconstruction (Eq. 2), L_orth the orthogonality of the
-two branches (Eq. 3; ``loss.orth_mode``: the DSN form by default, per-sample cosine in
-synth_cpu), L_pose the pose contrastive loss
+two branches (Eq. 3; ``loss.orth_mode``: the DSN form by default, the branches'
+cross-correlation ``xcorr`` with weight 0.1 in synth_cpu), L_pose the pose contrastive loss
 (Eq. 4-5) and L_face SimCLR's NT-Xent (Chen et al., ICML 2020, Eq. 1) on the
 face branch. SimCLR is L_face alone on F_s. The ablation switches of
 ``config.loss`` drop terms.
@@ -81,7 +81,7 @@ class PretrainObjective(nn.Module):
         if "recon_in" in spans or (views.recon_shared and "pose_a" in spans):
             terms.update(self._recon_losses(face_feat, pose_feat, spans, views))
 
-        # L = L_dis + L_orth + alpha_pose L_pose + alpha_face L_face
+        # L = L_dis + lambda_orth L_orth + alpha_pose L_pose + alpha_face L_face
         scale = {"dis": 1.0, "orth": self.loss_cfg.orth_weight,
                  "pose": weights.get("alpha_pose", 1.0), "face": weights.get("alpha_face", 1.0)}
         total = sum(scale[name] * value for name, value in terms.items())

@@ -91,7 +91,8 @@ class ReproducePlan:
         return specs
 
     def _spec(self, label: str, row: str, seed: int, view: str) -> RunSpec:
-        view_part = "" if row == "simclr" or view == "preset" else f"_{view}"
+        # SimCLR's face views depend on the pose change too when views.face_across_pose is on
+        view_part = "" if view == "preset" else f"_{view}"
         folder = self.runs_dir / f"{self.preset}_{row}{view_part}_s{seed}"
         return RunSpec(label=label, row=row, seed=seed, pose_view=view, folder=folder)
 

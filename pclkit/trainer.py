@@ -29,6 +29,7 @@ import contextlib
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -313,6 +314,7 @@ class Trainer:
             "rng": rng_state(),
             "step": self.step,
             "epoch": self.step // self.steps_per_epoch,
+            "precision": self.precision,  # runtime.precision "auto" resolved on this machine
         }
 
     def _tensorboard_logger(self) -> TrainerCallback | None:
@@ -345,6 +347,11 @@ class Trainer:
         self.meter = EpochMeter.from_state(dwa_state.pop("epoch_meter", None))
         dwa_state.pop("terms", None)
         self.dwa.load_state_dict(dwa_state)
+        trained = payload.get("precision")
+        if trained is not None and trained != self.precision:
+            warnings.warn(f"{path} was trained in {trained} and resumes in {self.precision} "
+                          f"(runtime.precision={self.config.runtime.precision!r} on this device): the numerics change "
+                          "from here on; set runtime.precision explicitly to keep them", stacklevel=2)
         set_rng_state({k: v.cpu() if isinstance(v, torch.Tensor) else [t.cpu() for t in v]
                        for k, v in payload["rng"].items()})
         self.step = int(payload["step"])
@@ -485,6 +492,13 @@ class Trainer:
         for function in list(self.on_record):
             function(record)
 
+    def _close_callbacks(self) -> None:
+        """Release what callbacks hold (e.g. a TensorBoard writer) when a fit stops on an error."""
+        for callback in list(self.callbacks):
+            close = getattr(callback, "close", None)
+            if callable(close):
+                close()
+
     def _notify(self, hook_name: str) -> None:
         """Call ``hook_name(trainer)`` (``on_fit_start`` / ``on_fit_end``) of every callback, main rank only."""
         if not self.dist.is_main:
@@ -547,6 +561,10 @@ class Trainer:
                         break
         except NonFiniteLossError as err:
             self.log({"kind": "error", "step": self.step + 1, "message": str(err)})
+            self._close_callbacks()
+            raise
+        except BaseException:
+            self._close_callbacks()
             raise
         finally:
             bar.close()

@@ -31,9 +31,12 @@ from torch import Tensor
 from pclkit.augment import (
     AppearanceAugment,
     add_gaussian_noise,
+    crop_and_resize,
     make_pose_change,
     quadrant_patches,
     random_resized_crops,
+    sample_crop_boxes,
+    sample_quadrant_boxes,
 )
 from pclkit.config import TrainConfig
 
@@ -143,14 +146,20 @@ class ViewBuilder:
 
         With ``images_hat`` (``views.face_across_pose``) the second view is cut from ŝ instead of s.
         """
-        if self.face_view == "crop":
+        if images_hat is None and self.face_view == "crop":
             patch_a, patch_b = random_resized_crops(images, generator, scale=self.crop_scale, out_size=self.out_size)
-            if images_hat is not None:
-                _, patch_b = random_resized_crops(images_hat, generator, scale=self.crop_scale, out_size=self.out_size)
-        else:
+        elif images_hat is None:
             patch_a, patch_b = quadrant_patches(images, generator, patch_frac=self.patch_frac, out_size=self.out_size)
-            if images_hat is not None:
-                _, patch_b = quadrant_patches(images_hat, generator, patch_frac=self.patch_frac, out_size=self.out_size)
+        else:  # one draw of two boxes per image: the first cuts s, the second ŝ (quadrants stay distinct)
+            batch = images.shape[0]
+            if self.face_view == "crop":
+                boxes = sample_crop_boxes(2 * batch, generator, self.crop_scale, device=images.device)
+                box_a, box_b = boxes[:batch], boxes[batch:]
+            else:
+                boxes = sample_quadrant_boxes(batch, generator, self.patch_frac, images.device)
+                box_a, box_b = boxes[:, 0], boxes[:, 1]
+            patch_a = crop_and_resize(images, box_a, self.out_size)
+            patch_b = crop_and_resize(images_hat, box_b, self.out_size)
         # one augmentation call on 2B images: per-image parameters, one batched pass
         both = self.appearance(torch.cat([patch_a, patch_b], dim=0), generator)
         return both.chunk(2, dim=0)

@@ -147,3 +147,23 @@ def test_a_preset_can_inherit_another_and_change_a_few_keys():
     long, main = resolve_config("synth_long"), resolve_config("synth_cpu")
     assert long.preset == "synth_long" and long.optim.epochs > main.optim.epochs
     assert long.views == main.views and long.model == main.model and long.loss == main.loss
+
+
+def test_inherit_cycles_and_old_run_configs(tmp_path):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(f"inherit: {b}\n")
+    b.write_text(f"inherit: {a}\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        resolve_config(str(a))
+    # a run saved before data.pose_prior existed trained on uniform poses
+    from pclkit.config import config_to_dict, load_config_file, save_config
+
+    saved = tmp_path / "config.yaml"
+    save_config(resolve_config("smoke"), saved)
+    data = yaml.safe_load(saved.read_text())
+    del data["data"]["pose_prior"]
+    saved.write_text(yaml.safe_dump(data))
+    assert load_config_file(saved).data.pose_prior == "uniform"
+    assert config_to_dict(resolve_config("smoke"))["data"]["pose_prior"] == "normal"
+    with pytest.raises(ConfigError, match="share_recon_views"):
+        resolve_config("smoke", ["loss.schedule=alternating", "views.share_recon_views=true"])

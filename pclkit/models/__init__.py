@@ -52,7 +52,7 @@ class ModelConfig:
         width: base channel width of the ``small`` encoder (ignored by the others).
         proj_hidden_dim, proj_dim: projection head sizes; None = the encoder's default
             (2048/512 as the reference; 512/128 for ``small``).
-        decoder_width: channels of the decoder's 1x1 seed map; None = 512 (reference), 256 for ``small``.
+        decoder_width: channels of the decoder's seed map (s x s, s = decoder_seed_size); None = 512 (reference), 256 for ``small``.
         decoder_stage_width: channels of the decoder's upsampling stages; None = 32 for
             ``small``, else decoder_width // 2 (the reference: 256).
         decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
@@ -96,6 +96,10 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        side = self.image_size // max(self.decoder_seed_size, 1)
+        if self.method == "pcl" and (self.image_size % max(self.decoder_seed_size, 1) or side < 4 or side & (side - 1)):
+            raise ValueError(f"decoder_seed_size {self.decoder_seed_size} must divide image_size {self.image_size} "
+                             "into a power of two >= 4")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
