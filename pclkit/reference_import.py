@@ -60,7 +60,7 @@ features, projections and ``z`` are the same.
 A file that holds pickled objects besides tensors (``argparse.Namespace``,
 numpy scalars, ...) is refused by ``weights_only=True``; the error names those
 objects and gives a three-line script that re-saves only the tensors
-(:data:`RESAVE_SCRIPT`). Nothing here ever unpickles arbitrary objects.
+(:func:`resave_script`). Nothing here ever unpickles arbitrary objects.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -82,7 +82,7 @@ from pclkit.features import file_sha256
 
 __all__ = [
     "KEY_MAP",
-    "RESAVE_SCRIPT",
+    "resave_script",
     "ReferenceImportError",
     "ImportSummary",
     "reference_to_pclkit_key",
@@ -141,11 +141,21 @@ REFERENCE_DATA_ROOT = "<reference: VoxCeleb1 frames of DreamMr/PCL, not on this 
 #: seed of the random heads/decoder of an encoder-only import
 HEAD_SEED = 0
 
-RESAVE_SCRIPT = """\
-import torch  # run where the reference code (DreamMr/PCL) is installed, on a file you trust
-ckpt = torch.load("IN.pth", map_location="cpu", weights_only=False)
-sd = ckpt.get("state_dict", ckpt); torch.save({k: v for k, v in sd.items() if torch.is_tensor(v)}, "IN.tensors.pth")
-"""
+def resave_script(names: Sequence[str]) -> str:
+    """A script that re-saves only the tensors of ``IN.pth`` as ``IN.tensors.pth``, still with ``weights_only=True``.
+
+    It allow-lists exactly the pickled globals ``names`` that the refusal named
+    (``torch.serialization.add_safe_globals``, torch >= 2.4) instead of turning
+    the safe loader off; run it where the reference code is installed.
+    """
+    modules = sorted({name.rsplit(".", 1)[0] for name in names if "." in name})
+    return "\n".join([
+        "import torch  # run where the reference code (DreamMr/PCL) is installed",
+        *(f"import {module}" for module in modules),
+        f"torch.serialization.add_safe_globals([{', '.join(names)}])  # only the objects named above",
+        'ckpt = torch.load("IN.pth", map_location="cpu", weights_only=True)',
+        'sd = ckpt.get("state_dict", ckpt); torch.save({k: v for k, v in sd.items() if torch.is_tensor(v)}, "IN.tensors.pth")',
+    ]) + "\n"
 
 
 class ReferenceImportError(CheckpointError):
@@ -206,7 +216,7 @@ def read_reference_file(path: str | Path) -> Any:
             f"{path} holds pickled Python objects besides tensors ({listed}); pclkit reads checkpoints with "
             "torch.load(weights_only=True) and never unpickles them, because unpickling can run code. "
             "Re-save only the tensors where the reference code runs (replace IN.pth):\n\n"
-            f"{RESAVE_SCRIPT}\nthen import IN.tensors.pth."
+            f"{resave_script(names)}\nthen import IN.tensors.pth."
         ) from err
     except Exception as err:  # truncated, not a torch file, ...
         raise ReferenceImportError(f"cannot read {path} as a torch checkpoint: {err}") from err
@@ -216,7 +226,7 @@ def extract_state_dict(payload: Any, where: str) -> tuple[dict[str, Tensor], int
     """``(state dict, reference epoch or None)`` of a reference checkpoint payload.
 
     Accepts ``{"state_dict": ..., "epoch": ...}`` (the reference's format) and a
-    bare state dict of tensors (e.g. re-saved with :data:`RESAVE_SCRIPT`).
+    bare state dict of tensors (e.g. re-saved with :func:`resave_script`).
     """
     if not isinstance(payload, Mapping):
         raise ReferenceImportError(f"{where} holds a {type(payload).__name__}, not a dict of tensors")

@@ -288,14 +288,14 @@ def test_pickled_objects_are_named_never_unpickled(tmp_path):
         ri.import_reference(path, tmp_path / "out")
     message = str(err.value)
     assert "argparse.Namespace" in message and "Trap" in message and "weights_only=True" in message
-    assert ri.RESAVE_SCRIPT in message and Trap.unpickled == []
+    assert ri.resave_script(["argparse.Namespace", f"{__name__}.Trap"]) in message and Trap.unpickled == []
 
 
 def test_resave_script_output_imports(tmp_path, full_checkpoint):
     """The documented re-save script (run here on a trusted file) gives a file that imports."""
     source = tmp_path / "IN.pth"
     torch.save({"epoch": 51, "state_dict": reference_state(MODEL_SHAPES), "args": argparse.Namespace()}, source)
-    script = ri.RESAVE_SCRIPT.replace("IN.pth", str(source)).replace("IN.tensors.pth", str(tmp_path / "IN.tensors.pth"))
+    script = ri.resave_script(["argparse.Namespace"]).replace("IN.pth", str(source)).replace("IN.tensors.pth", str(tmp_path / "IN.tensors.pth"))
     exec(compile(script, "resave", "exec"), {})
     summary = ri.import_reference(tmp_path / "IN.tensors.pth", tmp_path / "out")
     assert summary.reference_epoch is None and summary.layout == "pretraining"
