@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: reproduce test lab gallery bench browser clean-venv
+.PHONY: reproduce test lab notebooks gallery bench browser clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,9 @@ $(STAMP): requirements.txt pyproject.toml
 reproduce: $(STAMP)
 	$(PY) -m pclkit reproduce
 
-## the test suite (what CI runs)
+## the test suite (what CI runs): the linter, then the tests
 test: $(STAMP) browser
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 ## Debian's chromium for the real-browser widget test (no browser download:
@@ -33,9 +34,14 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "note: chromium not found; tests/test_browser.py will be skipped"; fi
 
-## JupyterLab on the notebooks
+## JupyterLab on the notebooks (jupytext keeps each .ipynb and its .py in step on save)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+## after editing a notebook's .py (or .ipynb) outside JupyterLab: update the other file of
+## each pair from the newer one (tests/test_notebooks.py fails while a pair differs)
+notebooks: $(STAMP)
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
 
 gallery: $(STAMP)
 	$(PY) -m pclkit gallery --out figures/synthfaces_gallery

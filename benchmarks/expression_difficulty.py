@@ -43,7 +43,7 @@ import torch
 from torch import Tensor
 
 from pclkit.checkpoint import load_model
-from pclkit.data.synthetic import (
+from pclkit.data.synthfaces import (
     EXPRESSION_PROTOTYPES,
     Factors,
     canonical_nuisance,

@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from expression_difficulty import effect_sizes, pixel_splits  # noqa: E402
 
-from pclkit.data.synthetic import render, sample_factors, symmetric_pose_config  # noqa: E402
+from pclkit.data.synthfaces import render, sample_factors, symmetric_pose_config  # noqa: E402
 from pclkit.probes import classification_probe  # noqa: E402
 
 SIZES = {"train": 3000, "val": 1000}

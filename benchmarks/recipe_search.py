@@ -25,9 +25,9 @@ import torch
 
 from pclkit.checkpoint import load_model
 from pclkit.config import config_to_dict, load_config_file, resolve_config
-from pclkit.data.synthetic import RENDERER_VERSION, SynthFaces, symmetric_pose_config
+from pclkit.data.synthfaces import RENDERER_VERSION, SynthFaces, symmetric_pose_config
 from pclkit.evaluate import PIXELS, RANDOM_INIT, EvalConfig, evaluate_sources, random_init_model
-from pclkit.features import DataPart, EncoderSource, FeatureCache, PixelSource, file_sha256, model_features
+from pclkit.features import ImageSet, EncoderSource, FeatureCache, PixelSource, file_sha256, model_features
 from pclkit.trainer import Trainer
 
 LOG = Path("benchmarks/results/recipe_search.jsonl")
@@ -43,7 +43,7 @@ SUMMARY = (
 )
 
 
-def validation_parts(limits: tuple[float, ...], prior: str, size: int, n_train: int = 3000, n_val: int = 2000) -> dict[str, DataPart]:
+def validation_parts(limits: tuple[float, ...], prior: str, size: int, n_train: int = 3000, n_val: int = 2000) -> dict[str, ImageSet]:
     """``train`` = SynthFaces train; ``val`` / ``test`` = even / odd validation identities (disjoint)."""
     config = symmetric_pose_config(limits, prior=prior)
     parts = {}
@@ -56,7 +56,7 @@ def validation_parts(limits: tuple[float, ...], prior: str, size: int, n_train: 
         ident = {"data": "synthfaces-recipe", "part": name, "n": len(index), "size": size, "config": repr(config),
                  "renderer": RENDERER_VERSION}
         load = lambda dataset=dataset, index=index: dataset.tensors()[0][index]  # noqa: E731
-        parts[name] = DataPart(name, labels, ident, load, factors=dataset.factors[index])
+        parts[name] = ImageSet(name, labels, ident, load, factors=dataset.factors[index])
     return parts
 
 

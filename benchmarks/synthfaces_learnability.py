@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pclkit.data.synthetic import AU_NAMES, EXPRESSIONS, SynthConfig, SynthFaces
+from pclkit.data.synthfaces import AU_NAMES, EXPRESSIONS, SynthConfig, SynthFaces
 from pclkit.probes import ProbeConfig
-from pclkit.trainer import native_bf16
+from pclkit.runtime import native_bf16
 
 AU_THRESHOLD = ProbeConfig.au_intensity_threshold
 POSE_SCALE = torch.tensor([90.0, 40.0, 30.0])  # degrees: pose targets are divided by these
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed, bf16=not args.no_bf16 and native_bf16(torch.device("cpu")),
     )
     result = run_learnability(cfg)
-    from pclkit.data.synthetic import RENDERER_VERSION
+    from pclkit.data.synthfaces import RENDERER_VERSION
 
     result["renderer_version"] = RENDERER_VERSION  # the tables use it only for data of the same renderer
     print(json.dumps(result, indent=2))

@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import torch
 
+from pclkit.methods import MAIN_COMPARISON
+
 
 def time_it(fn: Callable[[], Any], n_images: int, repeats: int = 5, warmup: int = 1) -> float:
     """Median images/second of ``fn`` (which processes ``n_images`` per call)."""
@@ -39,7 +41,7 @@ def bench_render(quick: bool = False) -> dict[str, Any]:
     (on a busy shared machine one thread is often faster). Then the in-memory
     cache that ``SynthFaces.tensors()`` builds (what training reads).
     """
-    from pclkit.data.synthetic import SynthFaces, render, sample_factors
+    from pclkit.data.synthfaces import SynthFaces, render, sample_factors
 
     batch = 256
     repeats = 2 if quick else 5
@@ -84,7 +86,7 @@ def bench_render(quick: bool = False) -> dict[str, Any]:
 def bench_augment(quick: bool = False) -> dict[str, Any]:
     """Appearance and pose augmentation families on 256 64x64 images (target >= 5,000 img/s)."""
     from pclkit.augment import AppearanceAugment, add_gaussian_noise, make_pose_change, quadrant_patches
-    from pclkit.data.synthetic import render, sample_factors
+    from pclkit.data.synthfaces import render, sample_factors
 
     batch, size, target = 256, 64, 5000.0
     repeats = 3 if quick else 15
@@ -187,7 +189,7 @@ def bench_train(quick: bool = False) -> dict[str, Any]:
     report: dict[str, Any] = {"memory": "peak_cuda_alloc_mib (torch.cuda.max_memory_allocated)" if cuda
                               else "peak_rss_mib (resource.getrusage ru_maxrss, whole process)"}
     for preset, extra in presets.items():
-        for method in ("simclr", "pcl"):
+        for method in MAIN_COMPARISON:
             rates, cpu_rates = {}, {}
             for variant, options in variants.items():
                 overrides = [*extra, f"method={method}", *options, "runtime.progress=false"]

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -172,7 +173,8 @@ def read_model_payload(ref: str | os.PathLike) -> dict[str, Any]:
     Reads training checkpoints (``last.pt``, run folders) and shipped weights
     (``pretrained:NAME`` or their ``.pt`` file; stored in bf16/fp16, returned as float32).
     """
-    from pclkit.pretrained import FORMAT as WEIGHTS_FORMAT, weights_payload
+    from pclkit.pretrained import FORMAT as WEIGHTS_FORMAT
+    from pclkit.pretrained import weights_payload
 
     path = checkpoint_path(ref)
     payload = read_payload(path, map_location="cpu")
@@ -190,8 +192,15 @@ def model_from_config(config: Mapping[str, Any], state: Mapping[str, torch.Tenso
         raise CheckpointError(f"{where} has no model section in its config")
     # only the model section: a run's other settings need not be valid on the reading machine
     model = build_model(model_config_from_dict(dict(config["model"])))
-    load_state_strict(model, state, what=f"model in {where}")
+    load_state_strict(model, upgraded_state(model, state), what=f"model in {where}")
     return model
+
+
+def upgraded_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+    """``state`` in ``model``'s current layout: a model class that changed its layout defines
+    ``upgrade_state(state)`` to read older checkpoints (e.g. :meth:`pclkit.models.SimCLRModel.upgrade_state`)."""
+    upgrade = getattr(unwrap(model), "upgrade_state", None)
+    return upgrade(state) if upgrade is not None else state
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:

@@ -14,7 +14,7 @@ import sys
 
 #: command name -> (module path, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "pretrain": ("pclkit.train", "pretrain PCL or SimCLR (presets: smoke, synth_cpu, paper)"),
+    "pretrain": ("pclkit.pretrain", "pretrain a method (pclkit.methods; presets: smoke, synth_cpu, paper)"),
     "evaluate": ("pclkit.evaluate", "linear evaluation of a checkpoint on the paper's four tasks"),
     "figures": ("pclkit.figures", "regenerate all figures headless"),
     "gallery": ("pclkit.gallery", "render the SynthFaces gallery figure"),

@@ -15,32 +15,23 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import yaml
 
-from pclkit.data.synth_factors import DEFAULT_CONFIG as SYNTH_DEFAULTS, DEFAULT_POSE_LIMITS
+from pclkit.data.synthfaces.factors import DEFAULT_CONFIG as SYNTH_DEFAULTS
+from pclkit.data.synthfaces.factors import DEFAULT_POSE_LIMITS
 from pclkit.models import ModelConfig
 
-Method = Literal["simclr", "pcl"]
 PoseChange = Literal["flip", "roll", "render3d"]
 Schedule = Literal["joint", "alternating"]
 Precision = Literal["auto", "fp32", "bf16"]
 #: smallest probe-monitor set: two images of each SynthFaces val identity (identity kNN)
 MIN_MONITOR_IMAGES = 2 * SYNTH_DEFAULTS.identities["val"]
-
-#: the ablation rows of the paper (Table 5: SimCLR; +L_dis; +L_orth; +L_pose; +DWA) as overrides
-ABLATION_ROWS: dict[str, dict[str, Any]] = {
-    "simclr": {"method": "simclr"},
-    "dis": {"method": "pcl", "loss.use_dis": True, "loss.use_orth": False, "loss.use_pose": False, "loss.use_dwa": False},
-    "dis_orth": {"method": "pcl", "loss.use_dis": True, "loss.use_orth": True, "loss.use_pose": False, "loss.use_dwa": False},
-    "dis_orth_pose": {"method": "pcl", "loss.use_dis": True, "loss.use_orth": True, "loss.use_pose": True, "loss.use_dwa": False},
-    "pcl": {"method": "pcl", "loss.use_dis": True, "loss.use_orth": True, "loss.use_pose": True, "loss.use_dwa": True},
-}
-
 
 class ConfigError(ValueError):
     """A preset, override or config dict names an unknown key or holds a bad value."""
@@ -63,7 +54,7 @@ class DataConfig:
     #: SynthFaces dataset seed (which faces); the run seed drives everything else
     seed: int = 0
     #: SynthFaces: poses lie within [-limit, limit] degrees for (yaw, pitch, roll);
-    #: DESIGN's default is (90, 40, 30). Evaluation of a run uses the same limits.
+    #: default (90, 40, 30). Evaluation of a run uses the same limits.
     pose_limits: tuple[float, float, float] = DEFAULT_POSE_LIMITS
     #: SynthFaces pose prior within the limits: truncated normal (near-frontal, like real
     #: face data; std (25, 10, 7) degrees) or uniform (the first SynthFaces; runs older than
@@ -85,7 +76,7 @@ class DataConfig:
 
 @dataclass
 class ViewConfig:
-    """How the views of one PCL step are made from a batch (DESIGN §1)."""
+    """How the views of one step are made from a batch (PCL, Liu et al., CVPR 2023, Sec. 3)."""
 
     #: pose change for ŝ and the pose negatives: flip (reference), roll, render3d (SynthFaces only)
     pose_change: PoseChange = "flip"
@@ -242,7 +233,8 @@ class RuntimeConfig:
 class TrainConfig:
     """Everything that defines a pretraining run."""
 
-    method: Method = "pcl"
+    #: a registered method name (:func:`pclkit.methods.method_names`)
+    method: str = "pcl"
     seed: int = 0
     #: name of the preset the run started from (informational)
     preset: str = "default"
@@ -263,28 +255,13 @@ class TrainConfig:
             raise ConfigError(f"invalid model: {err}") from err
         _require(self.views.pose_change != "render3d" or self.data.source == "synth",
                  "views.pose_change 'render3d' re-renders SynthFaces; it needs data.source 'synth'")
-        _require(self.loss.schedule == "joint" or self.method == "pcl",
-                 "loss.schedule 'alternating' only applies to method 'pcl'")
-        _require(self.loss.schedule == "joint" or not self.views.share_recon_views,
-                 "views.share_recon_views needs loss.schedule 'joint' (the alternating sub-steps build separate views)")
+        from pclkit.methods import get_method
+
+        problem = get_method(self.method).validate(self)
+        _require(problem is None, f"method {self.method!r}: {problem}")
         _require(self.runtime.monitor_every == 0 or self.data.source == "synth",
                  "runtime.monitor_every probes SynthFaces val; it needs data.source 'synth' "
                  "(set runtime.monitor_every=0, or add a pclkit.monitor.ProbeMonitor to the Trainer yourself)")
-
-    @property
-    def active_terms(self) -> tuple[str, ...]:
-        """Loss terms this run optimises, in logging order."""
-        if self.method == "simclr":
-            return ("face",)
-        terms = []
-        if self.loss.use_dis:
-            terms.append("dis")
-        if self.loss.use_orth:
-            terms.append("orth")
-        if self.loss.use_pose:
-            terms.append("pose")
-        terms.append("face")
-        return tuple(terms)
 
 
 # ---------------------------------------------------------------------------
@@ -442,6 +419,15 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     except yaml.YAMLError as err:
         raise ConfigError(f"cannot parse the value of override {text!r}: {err}") from err
     return parts, value
+
+
+def parse_overrides(texts: Sequence[str]) -> dict[str, Any]:
+    """``["optim.lr=3e-4", "seed=1"]`` -> ``{"optim.lr": 0.0003, "seed": 1}`` (the ``--set`` options of every CLI)."""
+    overrides: dict[str, Any] = {}
+    for text in texts:
+        parts, value = parse_override(text)
+        overrides[".".join(parts)] = value
+    return overrides
 
 
 def set_dotted(data: dict[str, Any], parts: Sequence[str], value: Any) -> None:

@@ -7,8 +7,9 @@
 
 Every image below ``IMAGES_DIR`` (recursive; :class:`pclkit.data.FaceFolder`:
 centre square crop, resized to the model's input side) goes through the model
-in eval mode (:func:`pclkit.features.extract_features`). A PCL model gives
-F_s, F_f and F_p; a SimCLR model F_s only (:func:`pclkit.features.model_features`).
+in eval mode (:func:`pclkit.features.extract_features`) and gives the features
+the model exposes (``model.feature_dims``): F_s, F_f and F_p of a model with
+face and pose branches (PCL), F_s alone of one without (SimCLR).
 Unreadable files are skipped and counted, never a crash part-way.
 
 * ``.npz``: ``files`` (relative paths, ``/``-separated, sorted), one float32
@@ -34,7 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pclkit.checkpoint import atomic_write
-from pclkit.features import extract_features, model_features
+from pclkit.features import extract_features
 
 __all__ = ["Embeddings", "embed_folder", "write_embeddings", "FORMATS"]
 
@@ -125,8 +126,8 @@ def embed_folder(
 
     device = torch.device(device)
     model, config = load_model(checkpoint, device=device)
-    method = str(config.get("method", "pcl"))
-    names = tuple(name for name in EMBED_FEATURES if name in model_features(method))
+    method = str(config.get("method", ""))
+    names = tuple(name for name in EMBED_FEATURES if name in model.feature_dims)  # what the model exposes
     dataset = open_folder(images_dir, int(model.image_size), check)
     root = Path(dataset.root)
     skipped = list(dataset.skipped)
@@ -149,8 +150,6 @@ def embed_folder(
 
 
 # --------------------------------------------------------------------------- writing
-
-
 
 
 def write_npz(embeddings: Embeddings, path: str | Path) -> Path:

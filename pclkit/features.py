@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,12 +49,10 @@ def parse_feature_names(text: str | list[str] | tuple[str, ...]) -> tuple[str, .
 
 
 def model_features(method: str) -> tuple[str, ...]:
-    """Features a model of ``method`` has learned: a SimCLR model trains only F_s.
+    """Features a model of ``method`` exposes for evaluation (declared by the method)."""
+    from pclkit.methods import get_method
 
-    (A SimCLR ``PCLModel`` still computes F_f/F_p with frozen random branches;
-    they are not reported as SimCLR features.)
-    """
-    return ("F_s",) if method == "simclr" else FEATURE_KEYS
+    return get_method(method).features
 
 
 def check_frozen(model: nn.Module) -> None:
@@ -104,12 +103,14 @@ def extract_features(
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         for start in tqdm(range(0, images.shape[0], batch_size), desc=desc, disable=not progress, leave=False):
             x = to_model_input(images[start:start + batch_size], size, device)
-            f_s, f_f, f_p = model.forward_features(x)
-            if f_s.requires_grad:  # cannot happen under inference_mode; guards against future refactors
+            batch = dict(model.forward_features(x))  # {"F_s": (B, D_s), ...}: what the model has
+            if any(t.requires_grad for t in batch.values()):  # cannot happen under inference_mode
                 raise RuntimeError("features were computed with autograd enabled")
-            batch = {"F_s": f_s, "F_f": f_f, "F_p": f_p}
-            if "F_fp" in names:
-                batch["F_fp"] = torch.cat([f_f, f_p], dim=1)
+            if "F_fp" in names and "F_f" in batch and "F_p" in batch:
+                batch["F_fp"] = torch.cat([batch["F_f"], batch["F_p"]], dim=1)
+            missing = [name for name in names if name not in batch]
+            if missing:
+                raise ValueError(f"the model has no feature {', '.join(missing)} (it has {', '.join(batch)})")
             for name in names:
                 chunks[name].append(batch[name].float().cpu())
     return {name: torch.cat(parts) for name, parts in chunks.items()}
@@ -221,8 +222,9 @@ class PCA:
 
 
 @dataclass
-class DataPart:
-    """One block of evaluation images: labels at once, images on demand, an identity for cache keys.
+class ImageSet:
+    """A named set of evaluation images (a data split such as ``train`` or ``test``, or ``all``):
+    labels at once, images on demand, an identity for cache keys.
 
     ``labels`` maps label names to tensors ``(N, ...)``; ``load_images()``
     returns uint8 ``(N, 3, H, W)`` and is called at most once (SynthFaces
@@ -269,7 +271,7 @@ class EncoderSource:
         self.batch_size, self.device, self.bf16, self.progress = batch_size, device, bf16, progress
         self._features: dict[str, dict[str, Tensor]] = {}
 
-    def features(self, parts: Mapping[str, DataPart], fit_rows: Mapping[str, Tensor] | None = None) -> dict[str, dict[str, Tensor]]:
+    def features(self, parts: Mapping[str, ImageSet], fit_rows: Mapping[str, Tensor] | None = None) -> dict[str, dict[str, Tensor]]:
         """``{feature: {part: (N, D)}}``; ``fit_rows`` is ignored (a frozen encoder fits nothing)."""
         for part in parts.values():
             if part.name in self._features:
@@ -290,9 +292,9 @@ class PixelSource:
         self.method, self.names, self.dim, self.threads = method, ("pixels",), dim, threads
         self._fitted: dict[bytes, dict[str, Tensor]] = {}
 
-    def features(self, parts: Mapping[str, DataPart], fit_rows: Mapping[str, Tensor] | None = None) -> dict[str, dict[str, Tensor]]:
+    def features(self, parts: Mapping[str, ImageSet], fit_rows: Mapping[str, Tensor] | None = None) -> dict[str, dict[str, Tensor]]:
         """``{"pixels": {part: (N, dim)}}``; the PCA sees only the rows ``fit_rows[part]`` (the training set)."""
-        from pclkit.probes import torch_threads
+        from pclkit.threads import torch_threads
 
         if not fit_rows:
             raise ValueError("the pixel baseline needs the training rows to fit its PCA on")

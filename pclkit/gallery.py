@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib
 import torch
 
-from pclkit.data.synthetic import EXPRESSIONS, Factors, make_factors, render
+from pclkit.data.synthfaces import EXPRESSIONS, Factors, make_factors, render
 
 
 @dataclass(frozen=True)

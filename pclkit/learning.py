@@ -25,6 +25,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from pclkit.methods import MAIN_COMPARISON, get_method, method_label
+from pclkit.protocols import CHANCE, PIXELS, RANDOM_INIT
+from pclkit.tables import aggregate
+
 #: the project's bar (see the module docstring)
 MIN_BEST_EXPRESSION = 0.35
 MIN_SWAP_PSNR = 20.0
@@ -32,18 +36,26 @@ MIN_SWAP_SSIM = 0.6
 MIN_SWAP_MARGIN_DB = 1.5
 MIN_POSE_R2_FROM_F_P = 0.9
 MAX_POSE_R2_FROM_F_F = 0.3
-BASELINES = ("random init", "pixels (PCA)")
+#: the untrained references every learned method must beat, with the feature each is read from
+BASELINES: dict[str, str] = {RANDOM_INIT: "F_s", PIXELS: "pixels"}
 
 
 def _check(name: str, value: float, bar: str, passed: bool) -> dict[str, Any]:
     return {"check": name, "value": value, "bar": bar, "passed": bool(passed)}
 
 
-def learning_checks(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] = ("SimCLR", "PCL"),
-                    decoder_method: str = "PCL", data: str = "synthfaces") -> list[dict[str, Any]]:
-    """Named pass/fail checks from tidy evaluation rows; checks whose inputs are missing are skipped."""
-    from pclkit.tables import aggregate
+def learning_checks(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] | None = None,
+                    decoder_method: str | None = None, data: str = "synthfaces") -> list[dict[str, Any]]:
+    """Named pass/fail checks from tidy evaluation rows; checks whose inputs are missing are skipped.
 
+    ``methods`` are the learned methods' labels (default: those of
+    :data:`pclkit.methods.MAIN_COMPARISON`); ``decoder_method`` is the label
+    whose swaps and branches are checked (default: the last of them with a decoder).
+    """
+    if methods is None:
+        methods = [method_label(name) for name in MAIN_COMPARISON]
+    if decoder_method is None:
+        decoder_method = next((method_label(n) for n in reversed(MAIN_COMPARISON) if get_method(n).has_decoder), "")
     stats = aggregate([r for r in rows if r["data"] == data])
 
     def stat(method: str, feature: str, task: str, metric: str) -> Any:
@@ -55,13 +67,12 @@ def learning_checks(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] = 
         return gap, gap > spread
 
     out: list[dict[str, Any]] = []
-    baseline_feature = {"random init": "F_s", "pixels (PCA)": "pixels"}
     for method in methods:
         for task, label in (("verification", "verification"), ("verification_cross_pose", "cross-pose verification"),
                             ("expression", "expression")):
             ours = stat(method, "F_s", task, "accuracy")
-            for baseline in BASELINES:
-                theirs = stat(baseline, baseline_feature[baseline], task, "accuracy")
+            for baseline, feature in BASELINES.items():
+                theirs = stat(baseline, feature, task, "accuracy")
                 if ours is None or theirs is None:
                     continue
                 gap, ok = beats(ours, theirs)
@@ -72,7 +83,7 @@ def learning_checks(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] = 
         best = max(s.mean for s in expression)
         out.append(_check("best expression accuracy (F_s)", 100 * best, f">= {100 * MIN_BEST_EXPRESSION:.0f} %",
                           best >= MIN_BEST_EXPRESSION))
-    chance_au = stat("chance", "chance", "au", "f1_mean")
+    chance_au = stat(CHANCE, CHANCE, "au", "f1_mean")
     for method in methods:
         au = stat(method, "F_s", "au", "f1_mean")
         if au is not None and chance_au is not None:

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from pclkit.callbacks import Record, TrainerCallback
 from pclkit.config import MIN_MONITOR_IMAGES
-from pclkit.data.synth_factors import DEFAULT_CONFIG as SYNTH_DEFAULTS
+from pclkit.data.synthfaces.factors import DEFAULT_CONFIG as SYNTH_DEFAULTS
 from pclkit.features import extract_features, model_features
 from pclkit.probes import ProbeConfig, Standardizer, knn_predict, r2_scores, ridge_path
 from pclkit.threads import torch_threads
@@ -125,12 +125,10 @@ def render_monitor_set(config: "TrainConfig", n_images: int, split: str = MONITO
     """
     if split != MONITOR_SPLIT:
         raise ValueError(f"the probe monitor only uses the {MONITOR_SPLIT!r} split, never {split!r}")
-    from pclkit.data import synthetic
+    from pclkit.data.synthfaces import synthfaces_split
 
-    dataset = synthetic.SynthFaces(
-        MONITOR_SPLIT, n=n_images, size=config.model.image_size, seed=config.data.seed,
-        config=synthetic.symmetric_pose_config(config.data.pose_limits, prior=config.data.pose_prior),
-    )
+    dataset = synthfaces_split(MONITOR_SPLIT, n_images, config.model.image_size, config.data.seed,
+                               config.data.pose_limits, config.data.pose_prior)
     assert dataset.split == MONITOR_SPLIT  # the test split must stay unseen during training
     with torch.random.fork_rng(devices=[]):
         images, labels = dataset.tensors(progress=False)

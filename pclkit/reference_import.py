@@ -53,7 +53,7 @@ reference's RAF-DB probe, not part of the model) is dropped. F_s / F_f / F_p
 are exact either way.
 
 One difference remains: the reference decoder ends in ``tanh``, ours in a
-sigmoid (DESIGN.md), so an imported decoder's images are ``sigmoid(z)``
+sigmoid (a choice of pclkit: its targets lie in [0, 1]), so an imported decoder's images are ``sigmoid(z)``
 where the reference shows ``tanh(z)`` of the same pre-activation ``z``;
 features, projections and ``z`` are the same.
 
@@ -405,8 +405,9 @@ def convert_reference_state(
 def reference_config() -> Any:
     """The ``paper`` preset's config for an imported model (method pcl, data root a placeholder)."""
     from pclkit.config import resolve_config
+    from pclkit.methods.pcl import PCL
 
-    return resolve_config("paper", {"method": "pcl", "data.root": REFERENCE_DATA_ROOT})
+    return resolve_config("paper", {"method": PCL.name, "data.root": REFERENCE_DATA_ROOT})
 
 
 def _check_out(out_dir: Path, force: bool) -> None:

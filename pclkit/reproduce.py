@@ -7,8 +7,8 @@ with a verdict for each of the paper's claims.
 
 * ``--seeds N`` repeats pretraining with N seeds (tables report mean ± std over
   pretraining seeds × probe seeds);
-* ``--ablation`` adds the poster's ablation rows (SimCLR; +L_dis; +L_orth;
-  +L_pose; +DWA = PCL);
+* ``--ablation`` adds the paper's ablation rows (SimCLR; +L_dis; +L_orth;
+  +L_pose; +DWA = PCL), the named rows of :func:`pclkit.methods.ablation_rows`;
 * ``--pose-view flip roll render3d`` trains PCL once per pose-changing view.
 
 Completed runs are reused (a run folder whose ``last.pt`` has finished all its
@@ -30,17 +30,12 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from pclkit.config import ABLATION_ROWS, config_to_dict, load_config_file, resolve_config
+from pclkit.claims import ablation_labels, ablation_study, check_claims, claims_json, claims_markdown
+from pclkit.config import config_to_dict, load_config_file, parse_overrides, resolve_config
 from pclkit.learning import learning_checks, learning_markdown
+from pclkit.methods import MAIN_COMPARISON, ablation_rows, method_label
+from pclkit.runs import MAIN_JOB_DIR, default_cmu_root, run_name
 
-#: display name of each ablation row, in the poster's order
-ABLATION_LABELS: dict[str, str] = {
-    "simclr": "SimCLR",
-    "dis": "+L_dis",
-    "dis_orth": "+L_orth",
-    "dis_orth_pose": "+L_pose",
-    "pcl": "PCL",  # = +DWA, the full method
-}
 #: pose changes a study row can use; "preset" keeps the preset's own (views.pose_change and its options)
 POSE_VIEWS = ("preset", "flip", "roll", "render3d")
 
@@ -49,15 +44,16 @@ POSE_VIEWS = ("preset", "flip", "roll", "render3d")
 class RunSpec:
     """One pretraining run of the study."""
 
-    label: str  # method name in the tables
-    row: str  # key of ABLATION_ROWS
+    label: str  # method label in the tables
+    row: str  # a method name or a key of pclkit.methods.ablation_rows()
     seed: int
     pose_view: str
     folder: Path
 
     def overrides(self) -> dict[str, Any]:
         view = {} if self.pose_view == "preset" else {"views.pose_change": self.pose_view, "views.pose_change_options": {}}
-        return {**ABLATION_ROWS[self.row], "seed": self.seed, **view}
+        row = ablation_rows().get(self.row, {"method": self.row})
+        return {**row, "seed": self.seed, **view}
 
 
 @dataclass(frozen=True)
@@ -69,7 +65,7 @@ class ReproducePlan:
     ablation: bool = False
     pose_views: tuple[str, ...] = ("preset",)
     cmu_root: Path | None = None
-    runs_dir: Path = Path("runs/reproduce")
+    runs_dir: Path = Path("runs") / MAIN_JOB_DIR
     results_dir: Path = Path("results/reproduce")
     figures_dir: Path = Path("figures")
     eval_seeds: int = 3
@@ -78,22 +74,22 @@ class ReproducePlan:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def runs(self) -> list[RunSpec]:
-        """The runs of the study: SimCLR and PCL per seed, then ablation and pose-view rows."""
+        """The runs of the study per seed: the main comparison (SimCLR, PCL) or, with ``ablation``,
+        every ablation row; then the method (PCL) once per extra pose view."""
         specs: list[RunSpec] = []
-        rows = list(ABLATION_LABELS) if self.ablation else ["simclr", "pcl"]
+        labels = ablation_labels() if self.ablation else {name: method_label(name) for name in MAIN_COMPARISON}
+        method = MAIN_COMPARISON[-1]
         main_view = self.pose_views[0]
         for seed in range(self.seeds):
-            for row in rows:
-                label = ABLATION_LABELS[row]
+            for row, label in labels.items():
                 specs.append(self._spec(label, row, seed, main_view))
             for view in self.pose_views[1:]:
-                specs.append(self._spec(f"PCL ({view})", "pcl", seed, view))
+                specs.append(self._spec(f"{method_label(method)} ({view})", method, seed, view))
         return specs
 
     def _spec(self, label: str, row: str, seed: int, view: str) -> RunSpec:
         # SimCLR's face views depend on the pose change too when views.face_across_pose is on
-        view_part = "" if view == "preset" else f"_{view}"
-        folder = self.runs_dir / f"{self.preset}_{row}{view_part}_s{seed}"
+        folder = self.runs_dir / run_name(self.preset, row, seed, variant=None if view == "preset" else view)
         return RunSpec(label=label, row=row, seed=seed, pose_view=view, folder=folder)
 
 
@@ -102,7 +98,7 @@ class ReproducePlan:
 
 def pretrain_run(spec: RunSpec, plan: ReproducePlan) -> Path:
     """Train ``spec`` (or reuse/resume its folder) and return its ``last.pt``."""
-    from pclkit.train import Trainer
+    from pclkit.trainer import Trainer
 
     config = resolve_config(plan.preset, {**spec.overrides(), **plan.overrides})
     checkpoint = spec.folder / "last.pt"
@@ -188,156 +184,16 @@ def evaluate_runs(plan: ReproducePlan, checkpoints: Sequence[Path], labels: Sequ
     return rows
 
 
-# --------------------------------------------------------------------------- claims
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A paper claim checked as ``method`` better than ``baseline`` on one metric."""
-
-    text: str
-    task: str
-    metric: str
-    higher_is_better: bool
-    method: str = "PCL"
-    baseline: str = "SimCLR"
-    feature: str = "F_s"
-
-
-MAIN_CLAIMS = (
-    Claim("PCL beats SimCLR on expression recognition (F_s)", "expression", "accuracy", True),
-    Claim("PCL beats SimCLR on face verification (F_s)", "verification", "accuracy", True),
-    Claim("PCL beats SimCLR on cross-pose verification (F_s)", "verification_cross_pose", "accuracy", True),
-    Claim("PCL beats SimCLR on AU detection, mean F1 (F_s)", "au", "f1_mean", True),
-    Claim("PCL beats SimCLR on head pose, mean MAE (F_s)", "head_pose", "mae_mean", False),
-    Claim("PCL beats SimCLR on pose classification (CMU, F_s)", "pose", "accuracy", True),
-)
-
-
-def verdict(diff: float, spread: float, above_chance: bool = True) -> str:
-    """'confirmed' if the gain exceeds the pooled std, 'refuted' if the loss does, else 'unclear'.
-
-    A comparison where the better of the two does not beat the chance row by its
-    std says nothing about the claim: 'uninformative (at chance)'.
-    """
-    if not above_chance:
-        return "uninformative (at chance)"
-    if diff > spread:
-        return "confirmed"
-    if diff < -spread:
-        return "refuted"
-    return "unclear"
-
-
-def check_claims(rows: Sequence[Mapping[str, Any]], data: str, claims: Sequence[Claim] = MAIN_CLAIMS) -> list[dict[str, Any]]:
-    """Each claim with both means ± std and a verdict; claims whose metric was not measured are skipped."""
-    from pclkit.tables import aggregate
-
-    stats = aggregate([r for r in rows if r["data"] == data])
-    out = []
-    for claim in claims:
-        ours = stats.get((data, claim.method, claim.feature, claim.task, claim.metric))
-        base = stats.get((data, claim.baseline, claim.feature, claim.task, claim.metric))
-        if ours is None or base is None:
-            continue
-        sign = 1.0 if claim.higher_is_better else -1.0
-        diff = sign * (ours.mean - base.mean)
-        spread = (ours.std ** 2 + base.std ** 2) ** 0.5
-        chance = stats.get((data, "chance", "chance", claim.task, claim.metric))
-        best = max(sign * ours.mean, sign * base.mean)
-        best_std = ours.std if sign * ours.mean >= sign * base.mean else base.std
-        above = chance is None or best - sign * chance.mean > (best_std if best_std == best_std else 0.0)
-        out.append({"claim": claim.text, "data": data, "ours": ours, "baseline": base,
-                    "chance": None if chance is None else chance.mean, "verdict": verdict(diff, spread, above)})
-    return out
-
-
-#: the metrics followed along the ablation: (task, metric, header, higher is better)
-ABLATION_METRICS: tuple[tuple[str, str, str, bool], ...] = (
-    ("expression", "accuracy", "Expr. acc", True),
-    ("verification", "accuracy", "Verif. acc", True),
-    ("verification_cross_pose", "accuracy", "Cross-pose verif.", True),
-    ("au", "f1_mean", "AU F1", True),
-    ("head_pose", "mae_mean", "Pose MAE (°)", False),
-)
-
-
-def ablation_study(rows: Sequence[Mapping[str, Any]], data: str = "synthfaces") -> dict[str, Any] | None:
-    """Each ablation row's F_s result per metric, and whether each metric improves monotonically.
-
-    The poster's ablation adds one loss term per row and reports gains all the
-    way down. ``monotone`` asks the same of the means (no tolerance: with few
-    seeds a step smaller than its std is noise, so read the stds too);
-    ``at_chance`` flags a metric on which no row beats the chance row by its
-    std, where monotonicity says nothing. ``None`` when a row is missing.
-    """
-    from pclkit.tables import aggregate
-
-    stats = aggregate([r for r in rows if r["data"] == data])
-    metrics = []
-    for task, metric, header, higher in ABLATION_METRICS:
-        values = [stats.get((data, label, "F_s", task, metric)) for label in ABLATION_LABELS.values()]
-        if any(v is None for v in values):
-            if task == "expression":
-                return None
-            continue
-        sign = 1.0 if higher else -1.0
-        steps = [sign * (b.mean - a.mean) for a, b in zip(values, values[1:])]
-        chance = stats.get((data, "chance", "chance", task, metric))
-        at_chance = chance is not None and all(sign * (v.mean - chance.mean) <= (v.std if v.std == v.std else 0.0) for v in values)
-        metrics.append({"task": task, "metric": metric, "header": header, "higher_is_better": higher,
-                        "values": [(v.mean, v.std) for v in values], "monotone": all(d >= 0 for d in steps),
-                        "at_chance": at_chance})
-    return {"labels": list(ABLATION_LABELS.values()), "metrics": metrics}
-
-
-def ablation_markdown(ablation: Mapping[str, Any]) -> str:
-    """The ablation as a Markdown table (rows = ablation steps) plus a monotone / not line per metric."""
-    metrics = ablation["metrics"]
-    scale = [100.0 if m["higher_is_better"] else 1.0 for m in metrics]  # accuracies and F1 in %, MAE in degrees
-    lines = ["| row | " + " | ".join(m["header"] for m in metrics) + " |", "|---|" + "---:|" * len(metrics)]
-    for i, label in enumerate(ablation["labels"]):
-        cells = []
-        for m, k in zip(metrics, scale):
-            mean, std = m["values"][i]
-            cells.append(f"{mean * k:.1f}" + (f" ± {std * k:.1f}" if std == std else ""))
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    verdicts = []
-    for m in metrics:
-        word = "monotone" if m["monotone"] else "not monotone"
-        verdicts.append(f"{m['header']}: {word}" + (" (all rows at chance: uninformative)" if m["at_chance"] else ""))
-    return "\n".join(lines) + "\n\nAlong the rows (F_s; higher is better except pose MAE): " + "; ".join(verdicts) + "."
-
-
-def _mean_std(stat: Any) -> str:
-    return f"{stat.mean:.4g}" + (f" ± {stat.std:.2g}" if stat.std == stat.std else " (one value)")
-
-
-def claims_markdown(claims: Sequence[Mapping[str, Any]], ablation: Mapping[str, Any] | None) -> str:
-    """The claims table; a verdict needs a gain or loss larger than the pooled std (one value: 'unclear')."""
-    lines = ["| claim | data | PCL | SimCLR | chance | verdict |", "|---|---|---|---|---|---|"]
-    for c in claims:
-        chance = "–" if c.get("chance") is None else f"{c['chance']:.4g}"
-        lines.append(f"| {c['claim']} | {c['data']} | {_mean_std(c['ours'])} | {_mean_std(c['baseline'])} "
-                     f"| {chance} | {c['verdict']} |")
-    if ablation is not None:
-        lines += ["", "### Ablation", "", ablation_markdown(ablation)]
-    return "\n".join(lines) + "\n"
-
-
 # --------------------------------------------------------------------------- figures
 
 
-def make_figures(plan: ReproducePlan, folders: Sequence[Path]) -> None:
-    """Regenerate all figures from the first seed's runs (``python -m pclkit figures``)."""
-    from pclkit import figures
+def make_figures(plan: ReproducePlan, folders: Sequence[Path]) -> list[Path]:
+    """Regenerate all figures from the first seed's runs (as ``python -m pclkit figures`` does)."""
+    from pclkit.figures import make_all
 
-    args = argparse.Namespace(
-        run=list(folders), out=plan.figures_dir, n=300 if plan.quick else 2000,
-        embeddings="tsne" if plan.quick else "tsne,umap",
-        cmu=plan.cmu_root, results=plan.results_dir / "synthfaces" / "results.csv", seed=0,
-    )
-    figures.run(args)
+    return make_all(list(folders), plan.figures_dir, n=300 if plan.quick else 2000,
+                    embeddings="tsne" if plan.quick else "tsne,umap", cmu=plan.cmu_root,
+                    results=plan.results_dir / "synthfaces" / "results.csv", seed=0)
 
 
 # --------------------------------------------------------------------------- command line
@@ -356,16 +212,10 @@ def machine_summary() -> str:
     return f"{cpu}; {device}; torch {torch.__version__}; Python {platform.python_version()}"
 
 
-def default_cmu_root() -> Path | None:
-    from pclkit.figures import default_cmu_root as find
-
-    return find()
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="synth_cpu", help="pretraining preset (default synth_cpu)")
     parser.add_argument("--seeds", type=int, default=1, help="pretraining seeds per method (default 1)")
-    parser.add_argument("--ablation", action="store_true", help="add the poster's ablation rows")
+    parser.add_argument("--ablation", action="store_true", help="add the paper's ablation rows")
     parser.add_argument("--pose-view", nargs="+", choices=POSE_VIEWS, default=["preset"],
                         help="pose-changing view(s) for PCL; the first is the main one (default: the preset's own)")
     parser.add_argument("--cmu", type=Path, default=None, help="CMU faces folder (default: ../shared/data/cmu_faces or $PCLKIT_CMU)")
@@ -384,12 +234,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def plan_from_args(args: argparse.Namespace) -> ReproducePlan:
-    from pclkit.config import parse_override
-
-    overrides = {}
-    for text in args.overrides:
-        parts, value = parse_override(text)
-        overrides[".".join(parts)] = value
+    overrides = parse_overrides(args.overrides)
     cmu = None if args.no_cmu else (args.cmu or default_cmu_root())
     if args.seeds < 1:
         raise SystemExit("--seeds must be >= 1")
@@ -446,9 +291,7 @@ def run(args: argparse.Namespace) -> int:
     if ablation is not None:
         (plan.results_dir / "ablation.json").write_text(json.dumps(ablation, indent=2))
     (plan.results_dir / "learning.json").write_text(json.dumps(checks, indent=2))
-    (plan.results_dir / "claims.json").write_text(json.dumps(
-        [{**c, "ours": [c["ours"].mean, c["ours"].std], "baseline": [c["baseline"].mean, c["baseline"].std]} for c in claims],
-        indent=2))
+    (plan.results_dir / "claims.json").write_text(json.dumps(claims_json(claims), indent=2))
     print(text)
     print(f"[reproduce] wrote {plan.results_dir / 'summary.md'}; total {total / 60:.1f} min")
     return 0

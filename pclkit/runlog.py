@@ -92,64 +92,17 @@ def save_snapshot(rows: Iterable[torch.Tensor], path: str | Path, labels: Sequen
 
 
 def plot_curves(metrics_path: str | Path, out_path: str | Path, title: str = "") -> Path | None:
-    """Loss terms (log scale), DWA weights and learning rate against step; None if nothing to plot.
+    """Save the run's training curves (:func:`pclkit.viz.plot_training_curves`) as a PNG; None if nothing to plot.
 
-    Probe-monitor records, when present, add a second row: expression
+    Loss terms per step with epoch means, DWA weights and learning rate; when
+    the run logged probe-monitor records, a second row with expression
     accuracy, identity accuracy and yaw R^2 per feature against epoch.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from pclkit.viz import plot_training_curves
 
     records = read_metrics(metrics_path)
-    steps = [r for r in records if r.get("kind") == "step"]
-    epochs = [r for r in records if r.get("kind") == "epoch"]
-    monitor = [r for r in records if r.get("kind") == "monitor"]
-    if not steps:
+    if not any(r.get("kind") == "step" for r in records):
         return None
-    terms = [k[len("loss_"):] for k in steps[-1] if k.startswith("loss_")]
-    rows = 2 if monitor else 1
-    fig, grid = plt.subplots(rows, 3, figsize=(13, 3.6 * rows), squeeze=False)
-    ax_loss, ax_alpha, ax_lr = grid[0]
-    if monitor:
-        _plot_monitor_row(grid[1], monitor)
-    for term in terms:
-        xs = [r["step"] for r in steps if isinstance(r.get(f"loss_{term}"), (int, float))]
-        ys = [r[f"loss_{term}"] for r in steps if isinstance(r.get(f"loss_{term}"), (int, float))]
-        (line,) = ax_loss.plot(xs, ys, lw=0.8, alpha=0.45, label=f"L_{term} (step)")
-        ex = [r["step"] for r in epochs if isinstance(r.get(f"loss_{term}"), (int, float))]
-        ey = [r[f"loss_{term}"] for r in epochs if isinstance(r.get(f"loss_{term}"), (int, float))]
-        if ex:
-            ax_loss.plot(ex, ey, "o-", ms=3, color=line.get_color(), label=f"L_{term} (epoch mean)")
-    ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("step")
-    ax_loss.set_title("loss terms")
-    ax_loss.legend(fontsize=6, ncol=2)
-    for key in ("alpha_pose", "alpha_face"):
-        xs = [r["step"] for r in steps if key in r]
-        if xs:
-            ax_alpha.plot(xs, [r[key] for r in steps if key in r], label=key)
-    ax_alpha.set_xlabel("step")
-    ax_alpha.set_title("DWA weights")
-    ax_alpha.legend(fontsize=7)
-    ax_lr.plot([r["step"] for r in steps], [r["lr"] for r in steps])
-    ax_lr.set_xlabel("step")
-    ax_lr.set_title("learning rate")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     out_path = Path(out_path)
-    fig.savefig(out_path, dpi=120)
-    plt.close(fig)
+    plot_training_curves(records, title=title).savefig(out_path, dpi=200)
     return out_path
-
-
-def _plot_monitor_row(axes: Sequence[Any], monitor: list[dict[str, Any]]) -> None:
-    """The probe-monitor panels of :func:`plot_curves` (one per task, a line per feature)."""
-    from pclkit.monitor import MONITOR_TASKS
-    from pclkit.viz import draw_monitor_curves
-
-    for ax, task in zip(axes, MONITOR_TASKS):
-        if draw_monitor_curves(ax, task, {"run": monitor}, legend=False):
-            ax.legend(fontsize=7)

@@ -13,7 +13,8 @@ import torch
 from pclkit import distributed
 from pclkit.batches import MemoryBatches
 from pclkit.config import TrainConfig, resolve_config
-from pclkit.trainer import Trainer, select_device
+from pclkit.runtime import select_device
+from pclkit.trainer import Trainer
 
 
 def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2) -> dict[str, float]:

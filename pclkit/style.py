@@ -32,6 +32,10 @@ TEXT_WIDTH_IN = 6.875
 STYLE_PATH = Path(__file__).resolve().parent / "styles" / "paper.mplstyle"
 #: formats written by :func:`save_figure`, in order
 FIGURE_FORMATS: tuple[str, ...] = ("pdf", "svg", "png")
+#: colour-blind friendly categorical palette (Okabe & Ito, "Color Universal Design", 2008), then greys
+PALETTE: tuple[str, ...] = (
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000", "#999999",
+)
 
 #: rcParams enforced while saving, whatever style the figure was drawn under
 _EXPORT_RC = {

@@ -1,14 +1,15 @@
 """The pretraining loop: optimiser, LR schedule, DWA, bf16 autocast, logging,
 checkpoints, resume, NaN guard and DDP.
 
-PCL: Liu et al., "Pose-disentangled Contrastive Learning for Self-supervised
-Facial Representation", CVPR 2023. SimCLR: Chen et al., ICML 2020. Dynamic
-Weight Average: Liu, Johns & Davison, MTAN, CVPR 2019. The loss terms live in
-:mod:`pclkit.objective`, the views in :mod:`pclkit.views`, the batches in
-:mod:`pclkit.batches`; the ``pretrain`` command line is :mod:`pclkit.train`.
+The method (:mod:`pclkit.methods`: PCL, Liu et al., CVPR 2023; SimCLR, Chen
+et al., ICML 2020) says which loss terms are on, which views each optimiser
+step needs and how the terms are weighted (Dynamic Weight Average: Liu, Johns
+& Davison, MTAN, CVPR 2019); :mod:`pclkit.objective` runs one encoder pass,
+:mod:`pclkit.views` makes the views, :mod:`pclkit.batches` the batches; the
+``pretrain`` command line is :mod:`pclkit.pretrain`.
 
 A run folder holds ``config.yaml``, ``metrics.jsonl``, ``last.pt``,
-``recon/epoch_XXX.png`` (PCL) and ``curves.png``; with ``runtime.keep_every=N`` also
+``recon/epoch_XXX.png`` (methods with a decoder) and ``curves.png``; with ``runtime.keep_every=N`` also
 ``epoch_XXX.pt`` every N epochs, with ``runtime.tensorboard`` a ``tensorboard/`` folder
 (:mod:`pclkit.tensorboard_log`). Callbacks
 (:mod:`pclkit.callbacks`) see every record; with ``runtime.monitor_every`` a
@@ -25,14 +26,14 @@ the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import collections
-import contextlib
 import math
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,109 +42,35 @@ from pclkit import distributed
 from pclkit.augment import add_gaussian_noise
 from pclkit.batches import Batch, FolderBatches, MemoryBatches
 from pclkit.callbacks import TrainerCallback, as_callback
-from pclkit.checkpoint import load_checkpoint, load_state_strict, model_state, save_checkpoint, unwrap
-from pclkit.config import ConfigError, TrainConfig, config_to_dict, save_config
+from pclkit.checkpoint import (
+    load_checkpoint,
+    load_state_strict,
+    model_state,
+    save_checkpoint,
+    unwrap,
+    upgraded_state,
+)
+from pclkit.config import TrainConfig, config_to_dict, save_config
 from pclkit.losses import DynamicWeightAverage
+from pclkit.methods import get_method
 from pclkit.objective import PretrainObjective
+from pclkit.optim import WarmupCosine, build_optimizer
 from pclkit.runlog import SNAPSHOT_ROWS, MetricsLog, plot_curves, save_snapshot
+from pclkit.runtime import (
+    autocast,
+    resolve_precision,
+    rng_state,
+    select_device,
+    set_rng_state,
+    step_seed,
+)
+from pclkit.swap import swap_quad
 from pclkit.threads import torch_threads
 from pclkit.views import ViewBuilder
-
-#: contrastive terms weighted by DWA, in the order of its loss vector
-DWA_TERMS = ("pose", "face")
-#: sub-steps of the alternating schedule (reference code: reconstruction+orth / face / pose)
-ALTERNATING_PARTS = ("recon", "face", "pose")
 
 
 class NonFiniteLossError(FloatingPointError):
     """A loss term became NaN or infinite; training stopped before the optimiser step."""
-
-
-# ---------------------------------------------------------------------------
-# small pieces
-
-
-def select_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("runtime.device is 'cuda' but torch.cuda.is_available() is False")
-    return torch.device(name)
-
-
-class WarmupCosine:
-    """LR factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total`` steps.
-
-    A plain callable object with primitive attributes, so ``LambdaLR.state_dict``
-    stays checkpoint-safe.
-    """
-
-    def __init__(self, total: int, warmup: int = 0, cosine: bool = True) -> None:
-        self.total, self.warmup, self.cosine = int(total), int(warmup), bool(cosine)
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        if not self.cosine:
-            return 1.0
-        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam (reference: lr 1e-4, L2 weight decay 1e-3) or AdamW over the trainable parameters."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    kind = torch.optim.AdamW if config.optim.optimizer == "adamw" else torch.optim.Adam
-    return kind(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-
-
-def step_seed(seed: int, step: int, rank: int, part: int = 0) -> int:
-    """Seed of the augmentation generator for one (sub-)step of one rank."""
-    return (seed * 1_000_003 + step * 4099 + rank * 131 + part) % (2**63 - 1)
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bf16 in hardware (CUDA: ``is_bf16_supported``; CPU: oneDNN's AVX-512 BF16 / AMX check).
-
-    On a CPU without it (e.g. AVX2-only) bf16 autocast is emulated: measured on
-    a 2-core AVX2 EPYC, a ``synth_cpu`` SimCLR step took 3.5 s in bf16 against
-    0.26 s in fp32 (one thread).
-    """
-    if device.type == "cuda":
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # older or stripped builds: be conservative
-        return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` where the device has native bf16, else ``fp32``; explicit choices are kept."""
-    if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    return precision
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CPU or CUDA (``precision: bf16``, or ``auto`` on native-bf16 hardware), nothing for fp32."""
-    if resolve_precision(precision, device) != "bf16":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-def rng_state() -> dict[str, Any]:
-    """torch's global RNG states (CPU, and CUDA when present)."""
-    state: dict[str, Any] = {"torch_cpu": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["torch_cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch_cpu"])
-    if "torch_cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["torch_cuda"])
 
 
 # ---------------------------------------------------------------------------
@@ -154,10 +81,10 @@ def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch
     """The batch source of ``config.data`` (SynthFaces in memory, or a frames folder)."""
     size = config.model.image_size
     if config.data.source == "synth":
-        from pclkit.data.synthetic import SynthFaces, symmetric_pose_config
+        from pclkit.data.synthfaces import synthfaces_split
 
-        dataset = SynthFaces(split="train", n=config.data.n, size=size, seed=config.data.seed,
-                             config=symmetric_pose_config(config.data.pose_limits, prior=config.data.pose_prior))
+        dataset = synthfaces_split("train", config.data.n, size, config.data.seed,
+                                   config.data.pose_limits, config.data.pose_prior)
         images, labels = dataset.tensors(progress=dist.is_main)
         factors = dataset.factors if config.views.pose_change == "render3d" else None
         return MemoryBatches(images, config.optim.batch_size, dist, config.seed, device,
@@ -242,13 +169,12 @@ class Trainer:
         if self.dist.enabled and self.device.type == "cuda" and config.runtime.sync_bn:
             # BatchNorm statistics over the global batch, as on one device
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        self.objective: nn.Module = PretrainObjective(self.model, config)
+        #: the method (pclkit.methods): its loss terms, the views of each optimiser step, their weights
+        self.method = get_method(config.method)(config)
+        self.objective: nn.Module = PretrainObjective(self.model, self.method, config.runtime.channels_last)
         if self.dist.enabled:
-            # ablations (no decoder / pose head in the loss) and the alternating sub-steps leave parameters unused
-            partial = config.method == "pcl" and (
-                config.loss.schedule == "alternating" or not (config.loss.use_dis and config.loss.use_pose)
-            )
-            self.objective = nn.parallel.DistributedDataParallel(self.objective, find_unused_parameters=partial)
+            self.objective = nn.parallel.DistributedDataParallel(
+                self.objective, find_unused_parameters=self.method.leaves_parameters_unused())
         self.optimizer = build_optimizer(self.model, config)
         if batches is None:
             with torch_threads(config.runtime.threads):
@@ -260,9 +186,10 @@ class Trainer:
             self.optimizer,
             WarmupCosine(self.total_steps, config.optim.warmup_steps, config.optim.scheduler == "cosine"),
         )
-        dwa_terms = [t for t in DWA_TERMS if t in config.active_terms]
-        self.dwa = DynamicWeightAverage(num_losses=len(dwa_terms), temperature=config.loss.dwa_temperature)
-        self.dwa_terms = tuple(dwa_terms)
+        self.dwa_terms = self.method.weighted_terms()
+        #: Dynamic Weight Average over the method's weighted terms (None when it weights none)
+        self.dwa = (DynamicWeightAverage(num_losses=len(self.dwa_terms), temperature=config.loss.dwa_temperature)
+                    if self.dwa_terms else None)
         self.views = ViewBuilder(config)
         self.step = 0
         self.meter = EpochMeter()
@@ -310,7 +237,8 @@ class Trainer:
             "model": model_state(self.model),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "dwa": {**self.dwa.state_dict(), "epoch_meter": self.meter.state(), "terms": list(self.dwa_terms)},
+            "dwa": {**(self.dwa.state_dict() if self.dwa is not None else {}), "epoch_meter": self.meter.state(),
+                    "terms": list(self.dwa_terms)},
             "rng": rng_state(),
             "step": self.step,
             "epoch": self.step // self.steps_per_epoch,
@@ -340,13 +268,14 @@ class Trainer:
 
     def _load(self, path: Path) -> None:
         payload = load_checkpoint(path, map_location=self.device)
-        load_state_strict(self.model, payload["model"], what=f"model in {path}")
+        load_state_strict(self.model, upgraded_state(self.model, payload["model"]), what=f"model in {path}")
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         dwa_state = dict(payload["dwa"])
         self.meter = EpochMeter.from_state(dwa_state.pop("epoch_meter", None))
         dwa_state.pop("terms", None)
-        self.dwa.load_state_dict(dwa_state)
+        if self.dwa is not None:
+            self.dwa.load_state_dict(dwa_state)
         trained = payload.get("precision")
         if trained is not None and trained != self.precision:
             warnings.warn(f"{path} was trained in {trained} and resumes in {self.precision} "
@@ -361,20 +290,10 @@ class Trainer:
     # -- one step ----------------------------------------------------------
 
     def _weights(self) -> dict[str, float]:
-        alphas = self.dwa.weights.tolist() if self.config.loss.use_dwa else [1.0] * len(self.dwa_terms)
+        alphas = self.dwa.weights.tolist() if self.config.loss.use_dwa and self.dwa else [1.0] * len(self.dwa_terms)
         return {f"alpha_{name}": float(a) for name, a in zip(self.dwa_terms, alphas)}
 
-    def _forward_backward(self, batch: Batch, parts: tuple[str, ...], part: str, seed: int,
-                          weights: dict[str, float]) -> dict[str, float]:
-        generator = torch.Generator(device=self.device).manual_seed(seed)
-        views = self.views.build(batch.images, generator, parts, pose=batch.pose, factors=batch.factors)
-        with autocast(self.device, self.precision):
-            terms = self.objective(views, weights, part, generator)
-        values = self._check_finite(terms, part)
-        terms["loss"].backward()
-        return values
-
-    def _check_finite(self, terms: dict[str, torch.Tensor], part: str) -> dict[str, float]:
+    def _check_finite(self, terms: dict[str, torch.Tensor], step: str) -> dict[str, float]:
         """Rank-averaged term values as floats; raise :class:`NonFiniteLossError` naming the bad term."""
         names = list(terms)
         values = distributed.all_reduce_mean(torch.stack([terms[n].detach().float() for n in names]))
@@ -384,7 +303,7 @@ class Trainer:
             what = ", ".join(f"L_{n} = {floats[n]}" for n in (bad or ["loss"]))
             raise NonFiniteLossError(
                 f"non-finite loss at step {self.step + 1} (epoch {self.step // self.steps_per_epoch}"
-                f"{'' if part == 'joint' else f', {part} sub-step'}): {what}. Training stopped before the "
+                f"{'' if step == 'joint' else f', {step} sub-step'}): {what}. Training stopped before the "
                 f"optimiser step; the last good checkpoint {self.checkpoint_path} is untouched. "
                 "Try a lower optim.lr, optim.grad_clip or runtime.precision=fp32."
             )
@@ -397,43 +316,41 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
 
     def train_step(self, batches: tuple[Batch, ...]) -> dict[str, float]:
-        """One iteration: joint (one summed loss, one encoder pass) or alternating (three optimiser steps)."""
+        """One iteration: the method's optimiser steps (one joint step, or the alternating sub-steps).
+
+        Each optimiser step reads top to bottom: views from its own batch, one
+        encoder pass and the method's loss terms, a finite-loss check, backward,
+        clipping and the optimiser step.
+        """
         self.objective.train()
-        weights = self._weights()
-        rank = self.dist.rank
-        if self.config.loss.schedule == "joint":
-            parts = self.views.parts_for(self.config)
-            values = self._forward_backward(batches[0], parts, "joint",
-                                            step_seed(self.config.seed, self.step, rank), weights)
-            self._optimizer_step()
-        else:
-            values = {"loss": 0.0}
-            sub_parts = [p for p in ALTERNATING_PARTS if self._part_active(p)]
-            for index, part in enumerate(sub_parts):
-                view_parts = (part,)
-                got = self._forward_backward(batches[index], view_parts, part,
-                                             step_seed(self.config.seed, self.step, rank, index + 1), weights)
-                self._optimizer_step()
-                values["loss"] += got.pop("loss")
-                values.update(got)
+        weights = self._weights()  # alpha_<term> of Dynamic Weight Average (fixed within an epoch)
+        steps = self.method.steps()
+        values: dict[str, float] = {"loss": 0.0}
+        for index, step in enumerate(steps):
+            batch = batches[index]
+            # a joint step keeps the seed stream of a one-step schedule; sub-steps get their own
+            seed = step_seed(self.config.seed, self.step, self.dist.rank, 0 if len(steps) == 1 else index + 1)
+            generator = torch.Generator(device=self.device).manual_seed(seed)
+            views = self.views.build(batch.images, generator, step.view_parts, pose=batch.pose, factors=batch.factors)
+            with autocast(self.device, self.precision):
+                terms = self.objective(views, weights, generator)  # {term: L_term, "loss": weighted sum}
+            got = self._check_finite(terms, step.name)  # raises before the weights change
+            terms["loss"].backward()
+            self._optimizer_step()  # gradient clipping, optimiser step, zero_grad
+            values["loss"] += got.pop("loss")
+            values.update(got)
         self.scheduler.step()
         self.step += 1
         return {**values, **weights}
 
-    def _part_active(self, part: str) -> bool:
-        loss = self.config.loss
-        return {"recon": loss.use_dis or loss.use_orth, "face": True, "pose": loss.use_pose}[part]
-
     # -- epochs --------------------------------------------------------------
 
     def _streams(self) -> int:
-        if self.config.loss.schedule == "joint":
-            return 1
-        return sum(self._part_active(p) for p in ALTERNATING_PARTS)
+        return len(self.method.steps())
 
     def _end_epoch(self, epoch: int, epoch_seconds: float) -> None:
         means = self.meter.means()
-        if self.config.loss.use_dwa and self.dwa_terms:
+        if self.config.loss.use_dwa and self.dwa is not None:
             self.dwa.update([means[name] for name in self.dwa_terms])
         if self.metrics is not None:
             record = {"kind": "epoch", "epoch": epoch, "step": self.step, "seconds": epoch_seconds}
@@ -597,7 +514,7 @@ class Trainer:
         Rows: s, D(F_f,F_p), D(F_f,F_p̂), ŝ, D(F_f̂,F_p̂), D(F_f̂,F_p); features of
         the noisy inputs as in training; eval mode, so training is not affected.
         """
-        if not self.dist.is_main or self.model.decoder is None:
+        if not self.dist.is_main or not self.method.has_decoder:
             return None
         model = unwrap(self.model)
         was_training = model.training
@@ -616,12 +533,11 @@ class Trainer:
                 both = noisy.contiguous(
                     memory_format=torch.channels_last if self.config.runtime.channels_last else torch.contiguous_format
                 )
-                _, face_feat, pose_feat = model(both)
-                face, face_hat = face_feat.chunk(2)
-                pose_, pose_hat = pose_feat.chunk(2)
-                decoded = model.decode(torch.cat([face, face, face_hat, face_hat]),
-                                       torch.cat([pose_, pose_hat, pose_hat, pose_])).float().chunk(4)
-            rows = [images, decoded[0], decoded[1], images_hat, decoded[2], decoded[3]]
+                features = model(both)
+                face, face_hat = features["F_f"].chunk(2)
+                pose_, pose_hat = features["F_p"].chunk(2)
+                quad = swap_quad(model.decode, face, face_hat, pose_, pose_hat).float()  # SWAP_QUAD order
+            rows = [images, quad[0], quad[1], images_hat, quad[3], quad[2]]
             assert len(rows) == len(SNAPSHOT_ROWS)
             return save_snapshot(rows, self.out_dir / "recon" / f"{name}.png", labels=SNAPSHOT_ROWS)
         finally:

@@ -1,6 +1,6 @@
 """The views of one pretraining step, made from a batch of clean images.
 
-PCL (Liu et al., CVPR 2023, Sec. 3; DESIGN.md §1), per image s of the batch:
+PCL (Liu et al., CVPR 2023, Sec. 3), per image s of the batch:
 
 * face views (L_face): two non-overlapping quadrant patches of s
   (``views.face_view=quadrant``, the reference) or two random resized crops of
@@ -114,7 +114,8 @@ class ViewBuilder:
     """Makes :class:`StepViews` from clean image batches, following a :class:`TrainConfig`.
 
     ``parts`` selects what to build: ``"face"`` (face views), ``"pose"``
-    (positives + negatives), ``"recon"`` (noisy inputs + clean targets).
+    (positives + negatives), ``"recon"`` (noisy inputs + clean targets); the
+    method says which a step needs (:meth:`pclkit.methods.Method.steps`).
     """
 
     def __init__(self, config: TrainConfig) -> None:
@@ -129,17 +130,6 @@ class ViewBuilder:
         self.share_recon_views = views.share_recon_views
         self.appearance = AppearanceAugment(**views.appearance)
         self.pose_change = make_pose_change(views.pose_change, **views.pose_change_options)
-
-    def parts_for(self, config: TrainConfig) -> tuple[str, ...]:
-        """The view families a joint step of this config needs."""
-        if config.method == "simclr":
-            return ("face",)
-        parts = ["face"]
-        if config.loss.use_pose:
-            parts.append("pose")
-        if config.loss.use_dis or config.loss.use_orth:
-            parts.append("recon")
-        return tuple(parts)
 
     def face_views(self, images: Tensor, generator: torch.Generator, images_hat: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Two face views per image (quadrant patches or whole-face crops), each appearance-augmented: 2 x (B, 3, S, S).

@@ -103,7 +103,7 @@ def test_load_model_rebuilds_the_model_in_eval_mode(tmp_path, smoke_model):
         assert torch.equal(model.state_dict()[key], value), key
     x = torch.rand(2, 3, 32, 32)
     smoke_model.eval()
-    assert torch.allclose(model.forward_features(x)[0], smoke_model.forward_features(x)[0])
+    assert torch.allclose(model.forward_features(x)["F_s"], smoke_model.forward_features(x)["F_s"])
 
 
 def test_load_model_refuses_a_checkpoint_of_another_architecture(tmp_path, smoke_model):

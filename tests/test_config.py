@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from pclkit.methods import ablation_rows, get_method
+
 from pclkit.config import (
-    ABLATION_ROWS,
     ConfigError,
     TrainConfig,
     config_from_dict,
@@ -69,7 +70,7 @@ def test_overrides_parse_yaml_scalars_and_dotted_keys():
         ("nope=1", r"unknown config key 'nope'; valid keys in config: method, seed"),
         ("optim.lr=fast", r"optim.lr must be a number"),
         ("optim.batch_size=2.5", r"optim.batch_size must be an integer"),
-        ("method=byol", r"method must be one of 'simclr', 'pcl'"),
+        ("method=byol", r"unknown method 'byol'; known methods: pcl, simclr"),
         ("views.pose_change=mirror", r"views.pose_change must be one of 'flip', 'roll', 'render3d'"),
         ("model.encoder=vit", r"unknown encoder 'vit'; choose one of small, facecycle"),
         ("optim.lr=-1", r"optim.lr must be > 0"),
@@ -90,8 +91,10 @@ def test_bad_overrides_fail_with_a_message_listing_what_is_valid(override, messa
 def test_cross_field_rules():
     with pytest.raises(ConfigError, match="render3d"):
         resolve_config("smoke", ["views.pose_change=render3d", "data.source=folder", "data.root=/x"])
-    with pytest.raises(ConfigError, match="alternating"):
+    with pytest.raises(ConfigError, match="method 'simclr': loss.schedule 'alternating'"):
         resolve_config("smoke", ["method=simclr", "loss.schedule=alternating"])
+    with pytest.raises(ConfigError, match="method 'pcl': views.share_recon_views needs loss.schedule 'joint'"):
+        resolve_config("smoke", ["loss.schedule=alternating", "views.share_recon_views=true"])
     with pytest.raises(ConfigError, match="negative_mix needs"):
         resolve_config("smoke", ["views.num_negatives=1", "views.negative_mix=true"])
 
@@ -127,7 +130,11 @@ def test_preset_from_a_yaml_file(tmp_path):
 
 
 def test_ablation_rows_switch_the_loss_terms():
-    rows = {name: resolve_config("smoke", overrides).active_terms for name, overrides in ABLATION_ROWS.items()}
+    def terms(overrides):
+        config = resolve_config("smoke", overrides)
+        return get_method(config.method)(config).terms()
+
+    rows = {name: terms(overrides) for name, overrides in ablation_rows().items()}
     assert rows == {
         "simclr": ("face",),
         "dis": ("dis", "face"),
@@ -135,8 +142,8 @@ def test_ablation_rows_switch_the_loss_terms():
         "dis_orth_pose": ("dis", "orth", "pose", "face"),
         "pcl": ("dis", "orth", "pose", "face"),
     }
-    assert resolve_config("smoke", ABLATION_ROWS["pcl"]).loss.use_dwa
-    assert not resolve_config("smoke", ABLATION_ROWS["dis_orth_pose"]).loss.use_dwa
+    assert resolve_config("smoke", ablation_rows()["pcl"]).loss.use_dwa
+    assert not resolve_config("smoke", ablation_rows()["dis_orth_pose"]).loss.use_dwa
 
 
 def test_defaults_are_valid():

@@ -25,6 +25,7 @@ import torch.multiprocessing as mp
 from pclkit.config import resolve_config
 from pclkit.distributed import all_gather_with_grad
 from pclkit.models import build_model
+from pclkit.methods import get_method
 from pclkit.objective import PretrainObjective
 from pclkit.views import ViewBuilder
 
@@ -118,7 +119,7 @@ WEIGHTS = {"alpha_pose": 0.7, "alpha_face": 1.3}
 
 
 def _loss_and_grads(model, config, views):
-    terms = PretrainObjective(model, config)(views, WEIGHTS, "joint", None)
+    terms = PretrainObjective(model, get_method(config.method)(config))(views, WEIGHTS, None)
     terms["loss"].backward()
     grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     return {k: v.detach() for k, v in terms.items()}, grads
@@ -127,8 +128,9 @@ def _loss_and_grads(model, config, views):
 def _step_check(rank: int, out_dir: str) -> None:
     config, model, views = _step_inputs()
     model.eval()  # BatchNorm with running statistics: see the module docstring
-    ddp = torch.nn.parallel.DistributedDataParallel(PretrainObjective(model, config), find_unused_parameters=True)
-    terms = ddp(views.shard(rank, WORLD), WEIGHTS, "joint", None)
+    objective = PretrainObjective(model, get_method(config.method)(config))
+    ddp = torch.nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
+    terms = ddp(views.shard(rank, WORLD), WEIGHTS, None)
     terms["loss"].backward()
     averaged = {}
     for name, value in terms.items():

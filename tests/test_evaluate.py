@@ -1,4 +1,4 @@
-"""Frozen extraction, feature cache, image metrics and the evaluate pipeline end to end."""
+"""Frozen extraction, feature cache, image metrics, the frozen-encoder assertions and the evaluate pipeline end to end."""
 
 from __future__ import annotations
 
@@ -13,26 +13,22 @@ from torch import nn
 
 from pclkit.checkpoint import model_state, save_checkpoint
 from pclkit.config import config_to_dict, resolve_config
-from pclkit.evaluate import (
-    CHANCE,
-    PIXELS,
-    RANDOM_INIT,
-    EvalConfig,
-    class_indices,
-    evaluate_sources,
-    method_names,
-    resolve_pose_limits,
-    result_tables,
-    seeds_note,
-    subject_split,
-    supervised_rows,
-    synthfaces_parts,
-    within_identity_split,
-)
-from pclkit.features import PCA, DataPart, EncoderSource, FeatureCache, PixelSource, cached, extract_features, parse_feature_names
+from pclkit.evaluate import EvalConfig, checkpoint_labels, evaluate_sources, resolve_pose_limits, supervised_rows
+from pclkit.features import PCA, EncoderSource, FeatureCache, ImageSet, PixelSource, cached, extract_features, parse_feature_names
 from pclkit.image_metrics import gaussian_window, psnr, ssim
 from pclkit.models import build_model
 from pclkit.probes import ProbeConfig
+from pclkit.protocols import (
+    CHANCE,
+    PIXELS,
+    RANDOM_INIT,
+    class_indices,
+    frozen_encoders,
+    subject_split,
+    synthfaces_parts,
+    within_identity_split,
+)
+from pclkit.tables import result_tables, seeds_note
 
 FAST_PROBE = ProbeConfig(l2_grid=(1e-2, 1e-3), ridge_grid=(10.0, 1.0), max_iter=25)
 
@@ -106,7 +102,7 @@ class Recorder(nn.Module):
     def forward_features(self, x):
         self.grad_states.append(torch.is_grad_enabled())
         pooled = self.norm(x.mean(dim=(2, 3)))
-        return pooled, pooled * 2, pooled * 3
+        return {"F_s": pooled, "F_f": pooled * 2, "F_p": pooled * 3}
 
 
 def test_extraction_is_frozen_batched_and_gradient_free():
@@ -194,33 +190,33 @@ def test_within_identity_and_subject_splits():
     assert not torch.equal(subject_split(identity, (6, 2, 2), seed=2)[2], te)
 
 
-def test_method_names_from_run_folders(tmp_path):
-    assert method_names(["runs/pcl/last.pt", "runs/simclr/last.pt"], [{}, {}]) == ["pcl", "simclr"]
-    assert method_names(["a/x.pt", "b/x.pt"], [{}, {}]) == ["x", "x'"]
+def test_checkpoint_labels_from_run_folders(tmp_path):
+    assert checkpoint_labels(["runs/pcl/last.pt", "runs/simclr/last.pt"], [{}, {}]) == ["pcl", "simclr"]
+    assert checkpoint_labels(["a/x.pt", "b/x.pt"], [{}, {}]) == ["x", "x'"]
 
 
 # --------------------------------------------------------------------------- pipeline
 
 
-def fake_synthfaces_parts(size: int = 32) -> dict[str, DataPart]:
+def fake_synthfaces_sets(size: int = 32) -> dict[str, ImageSet]:
     """SynthFaces labels (real factors) with cheap random images: exercises every protocol without rendering."""
-    from pclkit.data.synthetic import SynthConfig
+    from pclkit.data.synthfaces import SynthConfig
 
     synth = SynthConfig(identities={"train": 30, "val": 20, "test": 20})
     cfg = EvalConfig(n_train=120, n_val=60, n_test=100, progress=False)
-    parts = synthfaces_parts(cfg, size, cache=None, synth_config=synth)
+    image_sets = synthfaces_parts(cfg, size, cache=None, synth_config=synth)
     g = torch.Generator().manual_seed(0)
-    for part in parts.values():
-        part._images = torch.randint(0, 256, (len(part), 3, size, size), dtype=torch.uint8, generator=g)
-    return parts
+    for image_set in image_sets.values():
+        image_set._images = torch.randint(0, 256, (len(image_set), 3, size, size), dtype=torch.uint8, generator=g)
+    return image_sets
 
 
 def test_synthfaces_pipeline_rows_tables_and_no_test_label_selection():
-    parts = fake_synthfaces_parts()
+    image_sets = fake_synthfaces_sets()
     cfg = EvalConfig(seeds=2, n_pairs=200, n_swap=4, probe=FAST_PROBE, progress=False, cache_dir=None)
     model = tiny_model()
     sources = [EncoderSource("pcl", model, ("F_s", "F_p", "F_fp"), {"m": 1}, progress=False), PixelSource(PIXELS, 16)]
-    rows = evaluate_sources(sources, parts, cfg)
+    rows = evaluate_sources(sources, image_sets, cfg)
     keys = {(r["method"], r["feature"], r["task"]) for r in rows}
     for task in ("expression", "expression_knn", "au", "head_pose", "verification", "verification_cross_pose"):
         assert ("pcl", "F_fp", task) in keys and (PIXELS, "pixels", task) in keys
@@ -233,11 +229,11 @@ def test_synthfaces_pipeline_rows_tables_and_no_test_label_selection():
     assert 0 < swap["psnr_swap"] < 100 and -1 <= swap["ssim_swap"] <= 1
 
     # the chance row is computed from labels alone: "all AUs present" has F1 = 2p / (1 + p)
-    p = (parts["test"].labels["aus"][:, 0] >= 0.4).float().mean().item()
+    p = (image_sets["test"].labels["aus"][:, 0] >= 0.4).float().mean().item()
     chance = {(r["task"], r["metric"]): r["value"] for r in rows if r["method"] == CHANCE and r["seed"] == 0}
     assert chance[("au", "f1_AU1")] == pytest.approx(2 * p / (1 + p))
     assert chance[("verification", "accuracy")] == 0.5
-    counts = torch.bincount(parts["test"].labels["expression"], minlength=7).float() / len(parts["test"])
+    counts = torch.bincount(image_sets["test"].labels["expression"], minlength=7).float() / len(image_sets["test"])
     assert chance[("expression", "accuracy")] in [pytest.approx(c.item()) for c in counts]
 
     tables = result_tables(rows, "synthfaces")
@@ -247,8 +243,8 @@ def test_synthfaces_pipeline_rows_tables_and_no_test_label_selection():
     assert tables["disentanglement"].labels == ["pcl (F_p)"]
 
     # corrupt every test label the probes are scored on: selected hyperparameters must not move
-    corrupted = dict(parts)
-    test = parts["test"]
+    corrupted = dict(image_sets)
+    test = image_sets["test"]
     g = torch.Generator().manual_seed(1)
     bad = {**test.labels, "expression": torch.randint(0, 7, (len(test),), generator=g),
            "aus": torch.rand(len(test), 8, generator=g), "pose": torch.rand(len(test), 3, generator=g) * 90}
@@ -268,7 +264,7 @@ def test_supervised_reference_rows(tmp_path):
     rows = supervised_rows(path, "synthfaces")
     assert {(r["task"], r["metric"], r["value"]) for r in rows} == {("expression", "accuracy", 0.9), ("head_pose", "mae_mean", 4.0)}
     assert all(r["method"] == "supervised" for r in rows)
-    from pclkit.data.synthetic import RENDERER_VERSION
+    from pclkit.data.synthfaces import RENDERER_VERSION
 
     learnability = {"test_expression_accuracy": 0.95, "heldout_identity_accuracy": 0.8, "au_threshold": 0.5,
                     "test_au_f1": {"AU1": 0.9}, "test_au_f1_mean": 0.9,
@@ -335,3 +331,49 @@ def test_pose_limits_come_from_the_runs_unless_requested():
         resolve_pose_limits(None, [narrow, old_run])
     with pytest.warns(UserWarning, match="evaluated at"):
         assert resolve_pose_limits((90, 40, 30), [narrow]) == (90.0, 40.0, 30.0)
+
+
+# --------------------------------------------------------------------------- frozen encoders (MoCo's sanity check)
+
+
+def test_frozen_encoders_freeze_restore_and_pass_an_untouched_model():
+    model = tiny_model()
+    assert all(p.requires_grad for p in model.parameters())
+    with frozen_encoders({"pcl": model}):
+        assert not any(p.requires_grad for p in model.parameters())  # nothing a probe could train
+        extract_features(model, torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), progress=False)
+    assert all(p.requires_grad for p in model.parameters())  # the caller's flags come back
+
+
+def test_frozen_encoders_refuse_a_changed_or_trainable_encoder():
+    model = tiny_model()
+    with pytest.raises(RuntimeError, match="must not change the encoder.*'pcl'"):
+        with frozen_encoders({"pcl": model}):
+            with torch.no_grad():
+                next(model.parameters()).add_(1e-3)  # a step of fine-tuning
+    with pytest.raises(RuntimeError, match="running_mean"):  # BatchNorm statistics count as encoder state
+        with frozen_encoders({"pcl": model}):
+            model.train()
+            model.forward_features(torch.rand(4, 3, 32, 32))
+    model.eval()
+    with pytest.raises(RuntimeError, match="became trainable"):
+        with frozen_encoders({"pcl": model}):
+            model.encoder.requires_grad_(True)
+
+
+def test_evaluation_fails_when_a_probe_touches_the_encoder():
+    class Tampering(EncoderSource):
+        """Extracts features, then nudges the encoder as a fine-tuning probe would."""
+
+        def features(self, image_sets, fit_rows=None):
+            out = super().features(image_sets, fit_rows)
+            with torch.no_grad():
+                next(self.model.parameters()).mul_(1.01)
+            return out
+
+    cfg = EvalConfig(seeds=1, n_pairs=200, n_swap=0, baselines=False, probe=FAST_PROBE, progress=False, cache_dir=None)
+    image_sets = fake_synthfaces_sets()
+    honest = EncoderSource("pcl", tiny_model(), ("F_s",), {"m": 1}, progress=False)
+    assert evaluate_sources([honest], image_sets, cfg)  # an untouched encoder passes
+    with pytest.raises(RuntimeError, match="must not change the encoder"):
+        evaluate_sources([Tampering("pcl", tiny_model(), ("F_s",), {"m": 1}, progress=False)], image_sets, cfg)

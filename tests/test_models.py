@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from pclkit.losses import nt_xent, orthogonality, pose_contrastive, swap_reconstruction
-from pclkit.models import ENCODERS, ModelConfig, PCLModel, build_model, count_parameters
+from pclkit.models import ENCODERS, ModelConfig, PCLModel, SimCLRModel, build_model, count_parameters
 
 SIZE = 64
 
@@ -37,7 +37,8 @@ def test_every_encoder_gives_the_contract_shapes_at_64px(encoder, built_models):
     model = built_models[encoder]
     images = _images(batch)
     with torch.no_grad():
-        shared, face, pose = model.forward_features(images)
+        feats = model.forward_features(images)
+        shared, face, pose = feats["F_s"], feats["F_f"], feats["F_p"]
         dims = model.feature_dims
         assert set(dims) == {"F_s", "F_f", "F_p"}
         assert shared.shape == (batch, dims["F_s"])
@@ -54,8 +55,7 @@ def test_forward_is_forward_features():
     model = build_model(encoder="small").eval()
     images = _images(2)
     with torch.no_grad():
-        for a, b in zip(model(images), model.forward_features(images)):
-            torch.testing.assert_close(a, b)
+        torch.testing.assert_close(model(images), model.forward_features(images))
 
 
 def test_reference_feature_sizes(built_models):
@@ -125,66 +125,45 @@ def test_resnet_stem_suits_64px_faces(encoder, built_models):
 
 
 # ---------------------------------------------------------------------------
-# SimCLR: one class, one code path
+# SimCLR: its own model, F_s only
 
 
-def test_simclr_projects_shared_features_and_has_no_decoder():
+def test_simclr_model_has_only_the_trunk_and_a_projector():
     pcl = build_model(encoder="facecycle", method="pcl")
     simclr = build_model(encoder="facecycle", method="simclr")
-    assert isinstance(simclr, PCLModel) and simclr.decoder is None and simclr.pose_head is None
-    assert simclr.face_head.in_dim == simclr.feature_dims["F_s"]
-    trainable = count_parameters(simclr, trainable_only=True)
-    # trunk + face head; the frozen branches are not trainable
-    assert trainable == count_parameters(simclr.encoder.trunk) + count_parameters(simclr.face_head)
-    assert trainable < count_parameters(pcl)
+    assert isinstance(simclr, SimCLRModel) and not hasattr(simclr, "decoder")
+    assert simclr.projector.in_dim == simclr.feature_dims["F_s"] and set(simclr.feature_dims) == {"F_s"}
+    assert simclr.encoder.face_branch is None and simclr.encoder.pose_branch is None
+    # every parameter is trained: trunk + projector, nothing frozen
+    assert count_parameters(simclr, trainable_only=True) == count_parameters(simclr)
+    assert count_parameters(simclr) == count_parameters(simclr.encoder.trunk) + count_parameters(simclr.projector)
+    assert count_parameters(simclr) < count_parameters(pcl)
+    # same seed, same trunk: the branches PCL builds do not change the trunk's initial weights
+    torch.manual_seed(0)
+    pcl = build_model(encoder="small", method="pcl")
+    torch.manual_seed(0)
+    simclr = build_model(encoder="small", method="simclr")
+    torch.testing.assert_close(simclr.encoder.trunk.state_dict(), pcl.encoder.trunk.state_dict())
     images = _images(4)
-    shared, face, pose = simclr.forward_features(images)
-    assert face.shape == pose.shape == (4, 2048) and not face.requires_grad
-    nt_xent(simclr.project_face(shared[:2]), simclr.project_face(shared[2:])).backward()
-    assert all(p.grad is not None for p in simclr.parameters() if p.requires_grad)
-    with pytest.raises(RuntimeError, match="no decoder"):
-        simclr.decode(face, pose)
-    with pytest.raises(RuntimeError, match="no pose projection"):
-        simclr.project_pose(pose)
+    feats = simclr.forward_features(images)
+    assert set(feats) == {"F_s"} and feats["F_s"].shape == (4, simclr.feature_dims["F_s"])
+    nt_xent(simclr.project(feats["F_s"][:2]), simclr.project(feats["F_s"][2:])).backward()
+    assert all(p.grad is not None for p in simclr.parameters())
 
 
-# ---------------------------------------------------------------------------
-# the decoder: sum of features, then L2
-
-
-def test_decoder_codes_the_normalised_sum_of_face_and_pose():
-    # training mode: a fresh decoder in eval mode (unit BN statistics) maps
-    # every code to nearly the same grey image, which would hide the check
-    model = build_model(encoder="small").train()
-    face, pose = torch.randn(3, 2048), torch.randn(3, 2048)
+def test_old_simclr_state_dicts_load_into_the_new_model():
+    """Before SimCLRModel, SimCLR was a PCLModel with frozen branches and a face head on F_s."""
+    torch.manual_seed(0)
+    simclr = build_model(encoder="small", method="simclr").eval()
+    old = {f"face_head.{k}": v for k, v in simclr.projector.state_dict().items()}
+    old.update({f"encoder.{k}": v for k, v in simclr.encoder.state_dict().items()})
+    old["encoder.face_branch.0.weight"] = torch.zeros(3)  # frozen random branches: dropped
+    old["encoder.pose_branch.0.weight"] = torch.zeros(3)
+    fresh = build_model(encoder="small", method="simclr").eval()
+    fresh.load_state_dict(SimCLRModel.upgrade_state(old))
+    images = _images(2)
     with torch.no_grad():
-        out = model.decode(face, pose)
-        torch.testing.assert_close(model.decode(pose, face), out)  # a sum, not a concatenation
-        torch.testing.assert_close(model.decode(2.5 * face, 2.5 * pose), out)  # L2-normalised
-        assert (model.decode(face, -pose) - out).abs().max() > 1e-3
-
-
-def test_decoder_options_concat_fusion_and_spatial_seed():
-    model = build_model(encoder="small", width=8, decoder_width=16, decoder_fusion="concat",
-                        decoder_seed_size=4).train()
-    dim = model.feature_dims["F_f"]
-    assert model.decoder.fc.in_features == 2 * dim and model.decoder.fc.out_features == 16 * 4 * 4
-    face, pose = torch.randn(3, dim), torch.randn(3, dim)
-    with torch.no_grad():
-        out = model.decode(face, pose)
-        assert out.shape == (3, 3, 64, 64) and 0 <= out.min() and out.max() <= 1
-        assert (model.decode(pose, face) - out).abs().max() > 1e-3  # concatenation: the order matters
-    shuffled = build_model(encoder="small", width=8, decoder_width=16, decoder_seed_size=4,
-                           decoder_upsample="pixelshuffle").train()
-    with torch.no_grad():
-        assert shuffled.decode(face, pose).shape == (3, 3, 64, 64)
-    assert any(isinstance(m, torch.nn.PixelShuffle) for m in shuffled.decoder.modules())
-    with pytest.raises(ValueError, match="upsample"):
-        build_model(encoder="small", decoder_upsample="nearest")
-    with pytest.raises(ValueError, match="fusion"):
-        build_model(encoder="small", decoder_fusion="product")
-    with pytest.raises(ValueError, match="power of two"):
-        build_model(encoder="small", decoder_seed_size=3)
+        torch.testing.assert_close(fresh.forward_features(images), simclr.forward_features(images))
 
 
 # ---------------------------------------------------------------------------
@@ -196,7 +175,7 @@ def test_bf16_autocast_forward_backward_is_finite(encoder):
     model = build_model(encoder=encoder).to(memory_format=torch.channels_last)
     images = _images(4).contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        shared, face, pose = model.forward_features(images)
+        shared, face, pose = model.forward_features(images).values()
         recon = model.decode(face, pose)
         z_face, z_pose = model.project_face(face), model.project_pose(pose)
         loss = (recon.float() - images).abs().mean() + z_face.float().pow(2).mean() + z_pose.float().pow(2).mean()
@@ -215,8 +194,7 @@ def test_channels_last_inputs_give_the_same_features(encoder):
         expected = model.forward_features(images)
         model_cl = model.to(memory_format=torch.channels_last)
         got = model_cl.forward_features(images.contiguous(memory_format=torch.channels_last))
-    for a, b in zip(expected, got):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(expected, got, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -224,7 +202,7 @@ def test_cuda_bf16_forward_backward():
     model = build_model(encoder="facecycle").cuda()
     images = _images(4).cuda()
     with torch.autocast("cuda", dtype=torch.bfloat16):
-        _, face, pose = model.forward_features(images)
+        _, face, pose = model.forward_features(images).values()
         loss = swap_reconstruction(images, images.flip(-1), face, face, pose, pose, model.decode).total
         loss = loss + nt_xent(model.project_face(face), model.project_face(face.flip(0)))
     loss.backward()
@@ -247,7 +225,7 @@ def test_bad_inputs_give_clear_errors():
         model.decode(torch.rand(2, 2048), torch.rand(2, 7))
     with pytest.raises(ValueError, match="unknown encoder 'vgg'.*small"):
         build_model(encoder="vgg")
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="unknown method 'byol'; known methods: pcl, simclr"):
         build_model(method="byol")
     with pytest.raises(ValueError, match="multiple of 16"):
         build_model(image_size=60)
@@ -269,8 +247,7 @@ def test_config_resolution_and_weights_only_state_round_trip():
     model.eval(), restored.eval()
     images = _images(2)
     with torch.no_grad():
-        for a, b in zip(model.forward_features(images), restored.forward_features(images)):
-            torch.testing.assert_close(a, b)
+        torch.testing.assert_close(model.forward_features(images), restored.forward_features(images))
 
 
 # ---------------------------------------------------------------------------
@@ -316,7 +293,7 @@ def _pcl_losses(model: PCLModel, views: dict[str, torch.Tensor], orth_mode: str)
         views["face_a"], views["face_b"], views["pose_a"], views["pose_b"],
         views["negatives"].flatten(0, 1), views["s_in"], views["s_hat_in"],
     ])
-    _, face, pose = model.forward_features(encoder_input)
+    _, face, pose = model.forward_features(encoder_input).values()
     face_a, face_b, *_ = face.split(batch)
     face_s, face_s_hat = face[-2 * batch:].split(batch)
     pose_s, pose_s_hat = pose[-2 * batch:].split(batch)
@@ -361,7 +338,7 @@ def test_dsn_orthogonality_alone_can_be_lowered_through_the_branches():
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     values = []
     for _ in range(8):
-        _, face, pose = model.forward_features(images)
+        _, face, pose = model.forward_features(images).values()
         loss = orthogonality(face, pose, "dsn")
         values.append(loss.item())
         optimizer.zero_grad()

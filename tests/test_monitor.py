@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from pclkit import viz
+from pclkit import widgets
 from pclkit.callbacks import RecordFunction, TrainerCallback
 from pclkit.checkpoint import load_checkpoint
 from pclkit.config import MIN_MONITOR_IMAGES, ConfigError, resolve_config
-from pclkit.data import synthetic
+from pclkit.data.synthfaces import dataset as synthfaces_dataset
 from pclkit.figures import pretraining_curves_figure
 from pclkit.models import build_model
 from pclkit.monitor import (
@@ -53,14 +53,14 @@ def monitored_run(tmp_path_factory) -> tuple[Path, set[str]]:
     """A 3-epoch PCL run probed every 2 epochs, and the SynthFaces splits it asked for."""
     splits: set[str] = set()
 
-    class Recording(synthetic.SynthFaces):
+    class Recording(synthfaces_dataset.SynthFaces):
         def __init__(self, split: str = "train", *args, **kwargs):
             splits.add(split)
             super().__init__(split, *args, **kwargs)
 
     run = tmp_path_factory.mktemp("monitor") / "pcl"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(synthetic, "SynthFaces", Recording)
+        patch.setattr(synthfaces_dataset, "SynthFaces", Recording)
         Trainer(tiny("optim.epochs=3", "runtime.monitor_every=2"), run).fit()
     return run, splits
 
@@ -221,7 +221,7 @@ def test_curves_show_the_monitor_and_plain_runs_plot_as_before(monitored_run, tm
     identity_panels = [ax for ax in monitored_fig.axes if ax.get_title().startswith("identity")]
     assert len(identity_panels) == 1 and len(identity_panels[0].get_lines()) == 3  # F_s, F_f, F_p of "PCL"
 
-    live = viz.LiveLossPlot(title="live")
+    live = widgets.LiveLossPlot(title="live")
     live.extend([r for r in records if r["kind"] != "monitor"])
     loss_only = bytes(live.widget.value)
     live(next(r for r in records if r["kind"] == "monitor"))

@@ -133,7 +133,9 @@ def test_load_pretrained_gives_a_frozen_eval_model_with_the_runs_features(smoke_
         assert torch.equal(loaded, expected), key
     x = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        for a, b in zip(model.forward_features(x), original.forward_features(x)):
+        got, expected = model.forward_features(x), original.forward_features(x)
+        assert set(got) == set(expected)
+        for a, b in ((got[k], expected[k]) for k in expected):
             assert torch.nn.functional.cosine_similarity(a, b).min() > 0.999
             assert (a - b).abs().max() <= 0.02 * b.abs().max()
     import pclkit
@@ -169,8 +171,8 @@ def test_an_unknown_name_lists_the_known_ones(smoke_run, weights_dir):
 
 
 def test_pretrained_references_work_wherever_checkpoints_do(smoke_run, weights_dir, tmp_path):
-    from pclkit.evaluate import checkpoint_file, method_names
-    from pclkit.figures import describe_run, load_run
+    from pclkit.evaluate import checkpoint_file, checkpoint_labels
+    from pclkit.runs import describe_run, load_run
 
     export(smoke_run, "pcl_smoke", weights_dir)
     assert checkpoint_path("pretrained:pcl_smoke") == weights_dir / "pcl_smoke.pt"
@@ -179,7 +181,7 @@ def test_pretrained_references_work_wherever_checkpoints_do(smoke_run, weights_d
     assert not model.training and config["method"] == "pcl"
     line = describe_run("pretrained:pcl_smoke")
     assert line.startswith("pretrained:pcl_smoke: pcl / preset smoke") and line.endswith("(shipped weights, bf16)")
-    assert method_names(["pretrained:pcl_smoke", "runs/simclr/last.pt"], [{}, {}]) == ["pcl_smoke", "simclr"]
+    assert checkpoint_labels(["pretrained:pcl_smoke", "runs/simclr/last.pt"], [{}, {}]) == ["pcl_smoke", "simclr"]
     explicit = tmp_path / "elsewhere"
     export(smoke_run, "x", explicit)
     assert pt.load_pretrained("x", weights_dir=explicit) is not None
@@ -190,7 +192,7 @@ def test_pretrained_references_work_wherever_checkpoints_do(smoke_run, weights_d
 
 def test_cli_exports_and_evaluates_pretrained_names(smoke_run, weights_dir, tmp_path, monkeypatch, capsys):
     import pclkit.evaluate as evaluate
-    from pclkit.data.synthetic import SynthConfig
+    from pclkit.data.synthfaces import SynthConfig
 
     metrics = tmp_path / "metrics.json"
     metrics.write_text('{"pose_mae_mean": 11.0}')
@@ -230,7 +232,7 @@ def test_cli_exports_and_evaluates_pretrained_names(smoke_run, weights_dir, tmp_
 
 def test_resolve_model_prefers_the_main_job_then_the_notebook_run_then_shipped_weights(
         smoke_run, weights_dir, tmp_path, capsys):
-    from pclkit.figures import resolve_model
+    from pclkit.runs import resolve_model
 
     runs = tmp_path / "runs"
     with pytest.raises(FileNotFoundError, match="no run of pcl"):

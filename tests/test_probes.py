@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -322,7 +321,11 @@ def test_corrupting_test_labels_leaves_selection_unchanged():
     g = torch.Generator().manual_seed(0)
     n_classes = 5
     w = torch.randn(12, n_classes, generator=g)
-    make = lambda n: (lambda x: Split(x, (x @ w + 2.0 * torch.randn(n, n_classes, generator=g)).argmax(1)))(torch.randn(n, 12, generator=g))
+
+    def make(n: int) -> Split:
+        x = torch.randn(n, 12, generator=g)
+        return Split(x, (x @ w + 2.0 * torch.randn(n, n_classes, generator=g)).argmax(1))
+
     train, val, test = make(200), make(200), make(300)
     corrupted = Split(test.x, torch.randint(0, n_classes, (300,), generator=g))
     grid = ProbeConfig(l2_grid=(1.0, 1e-1, 1e-2, 1e-3), max_iter=40)

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from pclkit.evaluate import CHANCE, EvalConfig, result_tables
+from pclkit.evaluate import EvalConfig
 from pclkit.probes import ProbeConfig
+from pclkit.protocols import CHANCE, DATA_INFO
 from pclkit.protocols_real import (
-    DATA_INFO,
     DISFA_STANDARD_FOLDS,
     FSANET_300WLP_FILES,
     DataInputError,
@@ -36,6 +36,7 @@ from pclkit.protocols_real import (
     rafdb_plan,
     roc_metrics,
 )
+from pclkit.tables import result_tables
 from test_loaders import encoded, fer_pixels, write_bytes, write_disfa_labels, write_fer, write_npz
 
 PROBE = ProbeConfig(l2_grid=(1e-2, 1e-4), ridge_grid=(1.0, 1e-3), max_iter=40)
@@ -74,9 +75,9 @@ class BandSource:
         self.method, self.names, self.n_bands, self.channel = method, ("F_s",), n_bands, channel
         self.fit_rows_seen: list[dict] = []
 
-    def features(self, parts, fit_rows=None):
+    def features(self, image_sets, fit_rows=None):
         self.fit_rows_seen.append(dict(fit_rows or {}))
-        return {"F_s": {name: band_features(part.images(), self.n_bands, self.channel) for name, part in parts.items()}}
+        return {"F_s": {name: band_features(images.images(), self.n_bands, self.channel) for name, images in image_sets.items()}}
 
 
 def write_png(path: Path, array: np.ndarray) -> Path:
@@ -265,7 +266,7 @@ def test_rafdb_validation_is_carved_from_train_and_test_labels_never_select(tmp_
     cfg = config("rafdb", make_rafdb(tmp_path), seeds=3)
     with pytest.warns(UserWarning):
         prepared = prepare(locate_inputs("rafdb", cfg.root), SIDE)
-    y = prepared.parts["train"].labels["expression"]
+    y = prepared.image_sets["train"].labels["expression"]
     plans = [rafdb_plan(prepared, seed, cfg) for seed in range(3)]
     for plan in plans:
         train, val = plan.train[1], plan.val[1]
@@ -276,8 +277,8 @@ def test_rafdb_validation_is_carved_from_train_and_test_labels_never_select(tmp_
     # scramble every test label: selected hyper-parameters cannot move, test accuracy does
     source = BandSource(7)
     good = evaluate_rafdb([source], prepared, cfg)
-    scrambled = prepared.parts["test"].labels["expression"].roll(1)
-    prepared.parts["test"].labels["expression"] = scrambled
+    scrambled = prepared.image_sets["test"].labels["expression"].roll(1)
+    prepared.image_sets["test"].labels["expression"] = scrambled
     bad = evaluate_rafdb([source], prepared, cfg)
     selected = lambda rows: {(r["seed"], r["metric"]): r["value"] for r in rows if r["metric"].startswith("selected_")}  # noqa: E731
     assert selected(good) and selected(good) == selected(bad)
@@ -364,7 +365,7 @@ def test_disfa_folds_are_subject_exclusive(tmp_path):
     prepared = prepare(locate_inputs("disfa", tmp_path), SIDE)
     assert prepared.extra["fold_names"] == (("SN002", "SN001"), ("SN013", "SN011"), ("SN003", "SN004"))  # the standard order
     names = ["SN001", "SN002", "SN003", "SN004", "SN011", "SN013"]
-    identity = prepared.parts["all"].labels["identity"]
+    identity = prepared.image_sets["all"].labels["identity"]
     for fold in range(3):
         for seed in range(3):
             plan = disfa_plan(prepared, fold, seed, cfg)
@@ -439,7 +440,7 @@ def test_folder_linear_and_knn_with_stratified_splits(tmp_path):
     cfg = config("folder", tmp_path)
     with pytest.warns(UserWarning):
         prepared = prepare(locate_inputs("folder", tmp_path), SIDE)
-    y = prepared.parts["all"].labels["label"]
+    y = prepared.image_sets["all"].labels["label"]
     plan = folder_plan(prepared, 0, cfg)
     sets = [set(rows.tolist()) for _, rows in (plan.train, plan.val, plan.test)]
     assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]) and len(set.union(*sets)) == 18

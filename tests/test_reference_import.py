@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from pclkit import reference_import as ri
 from pclkit.checkpoint import load_model, read_model_payload
 from pclkit.cli import main
-from pclkit.figures import describe_run
+from pclkit.runs import describe_run
 from pclkit.models import build_model
 
 # --------------------------------------------------------------------------- the reference's names and shapes
@@ -209,7 +209,7 @@ def test_imported_run_computes_the_reference_features(full_checkpoint, imported)
     with torch.no_grad():
         ours = model.forward_features(images)
         theirs = reference_features(reference, images)
-        for mine, expected in zip(ours, theirs):
+        for mine, expected in zip(ours.values(), theirs):
             assert mine.shape == (3, 2048)
             torch.testing.assert_close(mine, expected, rtol=1e-4, atol=1e-5)
         face, pose = theirs[1], theirs[2]
@@ -248,7 +248,7 @@ def test_encoder_only_checkpoint_needs_the_flag_and_keeps_exact_features(tmp_pat
     model, _ = load_model(tmp_path / "enc")
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        for mine, expected in zip(model.forward_features(images), reference_features(canonical(state), images)):
+        for mine, expected in zip(model.forward_features(images).values(), reference_features(canonical(state), images)):
             torch.testing.assert_close(mine, expected, rtol=1e-4, atol=1e-5)
     assert json.loads((tmp_path / "enc" / "import.json").read_text())["random_init"] == summary.random_init
 

@@ -7,8 +7,10 @@ import math
 
 import pytest
 
+from pclkit.claims import MAIN_CLAIMS, ablation_labels, ablation_markdown, ablation_study, check_claims, verdict
 from pclkit.cli import main
-from pclkit.reproduce import ABLATION_LABELS, ReproducePlan, ablation_markdown, ablation_study, check_claims, verdict
+from pclkit.methods import MAIN_COMPARISON, method_label
+from pclkit.reproduce import ReproducePlan, plan_from_args
 from pclkit.tables import Stat
 
 
@@ -74,7 +76,7 @@ def test_reproduce_smoke_trains_evaluates_and_reuses_finished_runs(tmp_path, cap
 
 def test_ablation_study_follows_each_metric_and_flags_chance():
     rows = []
-    for i, label in enumerate(ABLATION_LABELS.values()):
+    for i, label in enumerate(ablation_labels().values()):
         for seed in range(2):
             rows.append(dict(data="synthfaces", method=label, feature="F_s", task="expression", metric="accuracy",
                              seed=seed, value=0.15 + 0.001 * seed))  # flat, at chance
@@ -94,3 +96,26 @@ def test_ablation_study_follows_each_metric_and_flags_chance():
     text = ablation_markdown(study)
     assert "| +L_orth |" in text and "Pose MAE (°): monotone" in text and "uninformative" in text
     assert ablation_study([r for r in rows if r["method"] != "+L_dis"]) is None
+
+
+def test_ablation_labels_and_claims_come_from_the_method_registry():
+    labels = ablation_labels()
+    assert list(labels) == ["simclr", "dis", "dis_orth", "dis_orth_pose", "pcl"]  # PCL's Table 5 rows, in order
+    assert labels["dis_orth_pose"] == "+L_pose" and labels["pcl"] == method_label("pcl")
+    ours, baseline = (method_label(name) for name in (MAIN_COMPARISON[-1], MAIN_COMPARISON[0]))
+    assert all(c.method == ours and c.baseline == baseline for c in MAIN_CLAIMS)
+    assert MAIN_CLAIMS[0].text.startswith(f"{ours} beats {baseline} on ")
+
+
+def test_set_options_become_overrides_of_every_run(tmp_path):
+    import argparse
+
+    from pclkit.reproduce import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--no-cmu", "--runs", str(tmp_path), "--set", "optim.epochs=2",
+                              "--set", "data.pose_limits=[30, 15, 10]"])
+    plan = plan_from_args(args)
+    assert plan.overrides == {"optim.epochs": 2, "data.pose_limits": [30, 15, 10]}
+    assert plan.cmu_root is None

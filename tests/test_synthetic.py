@@ -1,4 +1,4 @@
-"""SynthFaces: factors, renderer geometry, dataset contract (DESIGN §2.1)."""
+"""SynthFaces (pclkit.data.synthfaces): factors, renderer geometry, dataset contract."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import pytest
 import torch
 
 from pclkit.data import as_tensors
-from pclkit.data.synth_face import build_scene
-from pclkit.data.synth_raycast import Lighting, PartGroup, cast_group, composite
-from pclkit.data.synthetic import (
+from pclkit.data.synthfaces import (
     AU_NAMES,
     DEFAULT_CONFIG,
     EXPRESSIONS,
@@ -20,12 +18,15 @@ from pclkit.data.synthetic import (
     Factors,
     SynthConfig,
     SynthFaces,
+    build_scene,
     landmarks,
     make_factors,
     render,
     sample_factors,
     symmetric_pose_config,
+    synthfaces_split,
 )
+from pclkit.data.synthfaces.raycast import Lighting, PartGroup, cast_group, composite
 
 
 @pytest.fixture(autouse=True)
@@ -363,7 +364,7 @@ def test_pose_limits_narrow_the_sampled_poses_and_keep_the_default_config():
 
 
 def test_normal_pose_prior_is_near_frontal_truncated_and_deterministic():
-    from pclkit.data.synth_factors import POSE_STD
+    from pclkit.data.synthfaces.factors import POSE_STD
 
     assert DEFAULT_CONFIG.pose_prior == "normal"
     pose = sample_factors("train", 4000, seed=0).pose
@@ -381,6 +382,25 @@ def test_normal_pose_prior_is_near_frontal_truncated_and_deterministic():
     # a truncated prior stays inside narrow limits and keeps its shape there
     narrow = sample_factors("train", 2000, seed=0, config=symmetric_pose_config((20, 10, 5))).pose
     assert (narrow.abs() <= torch.tensor([20.0, 10.0, 5.0])).all() and narrow[:, 0].abs().max() > 18
+
+
+def test_synthfaces_split_draws_poses_within_the_limits_and_shares_the_default_config():
+    default = synthfaces_split("val", 6, 32, seed=1)
+    assert default.config is DEFAULT_CONFIG and (default.split, len(default), default.size) == ("val", 6, 32)
+    narrow = synthfaces_split("val", 200, 32, seed=1, pose_limits=(20, 10, 5), prior="uniform")
+    assert narrow.config == symmetric_pose_config((20, 10, 5), prior="uniform")
+    assert (narrow.factors.pose.abs() <= torch.tensor([20.0, 10.0, 5.0])).all()
+    assert torch.equal(narrow.factors.identity, synthfaces_split("val", 200, 32, seed=1).factors.identity)
+
+
+def test_former_module_paths_are_the_package_modules():
+    import pclkit.data.synthetic as old_synthetic
+    from pclkit.data import synthfaces
+
+    assert old_synthetic.SynthFaces is SynthFaces and old_synthetic.render is render
+    assert set(synthfaces.__all__) <= set(old_synthetic.__all__)
+    digest = synthfaces.renderer_source_hash()
+    assert len(digest) == 16 and digest == synthfaces.renderer_source_hash()
 
 
 def test_uniform_pose_prior_is_still_available():

@@ -12,6 +12,7 @@ from pclkit.tables import (
     TableSpec,
     aggregate,
     latex_escape,
+    layout_table,
     read_csv,
     summary_table,
     to_latex,
@@ -67,7 +68,7 @@ def test_rows_missing_fields_are_rejected(tmp_path):
 
 
 def test_markdown_layout_and_best_marking():
-    table = summary_table(ROWS, TableSpec("main", COLUMNS, (("pcl", "F_s"), ("simclr", "F_s"), ("absent", "F_s")), "method"))
+    table = layout_table(ROWS, TableSpec("main", COLUMNS, (("pcl", "F_s"), ("simclr", "F_s"), ("absent", "F_s")), "method"))
     assert table.labels == ["pcl", "simclr"]  # lines without measurements are dropped
     md = to_markdown(table)
     lines = md.splitlines()
@@ -79,12 +80,12 @@ def test_markdown_layout_and_best_marking():
 
 
 def test_missing_cells_and_single_seed():
-    table = summary_table(ROWS, TableSpec("f", COLUMNS, (("pcl", "F_fp"),), "feature"), labels={"F_fp": "F_f ⊕ F_p"})
+    table = layout_table(ROWS, TableSpec("f", COLUMNS, (("pcl", "F_fp"),), "feature"), labels={"F_fp": "F_f ⊕ F_p"})
     assert to_markdown(table).splitlines()[4] == "| F_f ⊕ F_p | 90.0 | – |"
 
 
 def test_latex_is_booktabs_with_escaping():
-    table = summary_table(ROWS, TableSpec("50% of runs_x", COLUMNS, None, "both"), latex_labels={"F_fp": r"$F_f \oplus F_p$"})
+    table = layout_table(ROWS, TableSpec("50% of runs_x", COLUMNS, None, "both"), latex_labels={"F_fp": r"$F_f \oplus F_p$"})
     tex = to_latex(table, label="tab:main")
     for piece in (r"\toprule", r"\midrule", r"\bottomrule", r"\label{tab:main}", r"\caption{50\% of runs\_x}"):
         assert piece in tex
@@ -96,5 +97,14 @@ def test_latex_is_booktabs_with_escaping():
 
 def test_data_filter():
     rows = ROWS + [row("pcl", "F_s", "expression", "accuracy", 0, 0.1, data="cmu")]
-    table = summary_table(rows, TableSpec("cmu", COLUMNS, None, "method"), data="cmu")
+    table = layout_table(rows, TableSpec("cmu", COLUMNS, None, "method"), data="cmu")
     assert table.labels == ["pcl"] and table.cells[0][0].mean == pytest.approx(0.1)
+
+
+def test_summary_table_picks_one_table_of_the_report():
+    rows = [row("PCL", "F_s", "expression", "accuracy", seed, 0.5 + seed / 10) for seed in range(2)]
+    table = summary_table(rows, "synthfaces")
+    assert table.labels == ["PCL"] and table.title.startswith("synthfaces: linear evaluation")
+    assert "over 2 probe seed(s)" in table.note
+    with pytest.raises(KeyError, match="available: main, features"):
+        summary_table(rows, "synthfaces", "swap")

@@ -9,7 +9,8 @@ import pytest
 import torch
 import yaml
 
-from pclkit import objective as objective_module
+from pclkit.methods import get_method
+from pclkit.methods import pcl as pcl_method_module
 from pclkit.augment import AppearanceAugment
 from pclkit.batches import MemoryBatches, epoch_order
 from pclkit.checkpoint import load_checkpoint, load_model
@@ -119,7 +120,8 @@ def test_shared_recon_views_are_the_first_pose_positive_and_negative():
     batch, spans = views.encoder_input()
     assert len(batch) == 5 * (2 + 2 + 3)  # no separate reconstruction groups
     model = build_model(config.model)
-    terms = PretrainObjective(model, config)(views, {}, "joint", torch.Generator().manual_seed(2))
+    method = get_method(config.method)(config)
+    terms = PretrainObjective(model, method)(views, {}, torch.Generator().manual_seed(2))
     assert set(terms) == {"dis", "orth", "pose", "face", "loss"} and torch.isfinite(terms["loss"])
     assert views.shard(0, 1).recon_shared
 
@@ -242,7 +244,7 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    real = objective_module.pose_contrastive
+    real = pcl_method_module.pose_contrastive
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
@@ -250,7 +252,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, mo
         value = real(*args, **kwargs)
         return value * float("nan") if calls["n"] == 3 else value
 
-    monkeypatch.setattr(objective_module, "pose_contrastive", poisoned)
+    monkeypatch.setattr(pcl_method_module, "pose_contrastive", poisoned)
     run = tmp_path / "run"
     trainer = Trainer(tiny("runtime.checkpoint_every=1", "runtime.snapshot_every=0"), run)
     weights_before_bad_step = {}
@@ -281,7 +283,7 @@ def test_simclr_trains_only_the_face_contrastive_loss(tmp_path):
     assert {k for k in steps[-1] if k.startswith("loss_")} == {"loss_face"}
     assert not (run / "recon").exists()
     model, config = load_model(run)
-    assert config["method"] == "simclr" and model.decoder is None
+    assert config["method"] == "simclr" and not hasattr(model, "decode")
 
 
 def test_pose_limits_set_the_training_faces_poses(tmp_path):
@@ -293,7 +295,7 @@ def test_pose_limits_set_the_training_faces_poses(tmp_path):
 def test_ablation_switches_drop_terms_and_views(tmp_path):
     run = tmp_path / "dis"
     trainer = Trainer(tiny("loss.use_pose=false", "loss.use_orth=false", "optim.max_steps=1"), run)
-    assert trainer.views.parts_for(trainer.config) == ("face", "recon")
+    assert [step.view_parts for step in trainer.method.steps()] == [("face", "recon")]
     trainer.fit()
     record = read_records(run, "step")[-1]
     assert {k for k in record if k.startswith("loss_")} == {"loss_dis", "loss_face"}
@@ -368,7 +370,7 @@ def test_benchmark_step_times_the_real_training_step():
 
 
 def test_precision_auto_uses_bf16_only_where_the_device_has_it(monkeypatch):
-    from pclkit import trainer as trainer_module
+    from pclkit import runtime as trainer_module
 
     cpu = torch.device("cpu")
     assert trainer_module.resolve_precision("fp32", cpu) == "fp32"

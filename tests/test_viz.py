@@ -1,4 +1,4 @@
-"""Plots, widgets and figure export (pclkit.viz, pclkit.style) -- no browser needed."""
+"""Plots, widgets and figure export (pclkit.viz, pclkit.widgets, pclkit.style) -- no browser needed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from pclkit import viz
+from pclkit import viz, widgets
 from pclkit.models import build_model
 from pclkit.style import COLUMN_WIDTH_IN, TEXT_WIDTH_IN, figure_size, paper_style, save_figure
 
@@ -35,8 +35,8 @@ def model() -> torch.nn.Module:
     tiny.train()
     with torch.no_grad():
         for _ in range(3):
-            _, face, pose = tiny.forward_features(calibration)
-            tiny.decode(face, pose)
+            features = tiny.forward_features(calibration)
+            tiny.decode(features["F_f"], features["F_p"])
     return tiny.eval()
 
 
@@ -57,8 +57,8 @@ class ImageList:
 def reference_reconstruction(model: torch.nn.Module, image: torch.Tensor) -> np.ndarray:
     """D(F_f, F_p) of one image computed directly through the model API, (H, W, 3)."""
     with torch.no_grad():
-        _, face, pose = model.eval().forward_features(image[None])
-        return model.decode(face, pose)[0].permute(1, 2, 0).numpy()
+        features = model.eval().forward_features(image[None])
+        return model.decode(features["F_f"], features["F_p"])[0].permute(1, 2, 0).numpy()
 
 
 def shown(image_widget, scale: int) -> np.ndarray:
@@ -80,10 +80,10 @@ def test_render_swap_at_alpha_one_takes_pose_of_b(model):
     data = ImageList()
     a, b = data.images[0], data.images[1]
     with torch.no_grad():
-        _, face_a, _ = model.forward_features(a[None])
-        _, face_b, pose_b = model.forward_features(b[None])
-        expected = model.decode(face_a, pose_b)[0].permute(1, 2, 0).numpy()
-        expected_swapped = model.decode(face_b, pose_b)[0].permute(1, 2, 0).numpy()
+        face_a = model.forward_features(a[None])["F_f"]
+        feats_b = model.forward_features(b[None])
+        expected = model.decode(face_a, feats_b["F_p"])[0].permute(1, 2, 0).numpy()
+        expected_swapped = model.decode(feats_b["F_f"], feats_b["F_p"])[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(viz.render_swap(model, a, b, 1.0), expected, atol=1e-5)
     np.testing.assert_allclose(viz.render_swap(model, a, b, 1.0, swap_face=True), expected_swapped, atol=1e-5)
 
@@ -123,6 +123,34 @@ def test_swap_grid_rows_in_paper_order(model):
                                atol=1e-5)
     assert torch.equal(rows["s_hat"], flipped)
     assert not torch.allclose(rows["ff_fp"], rows["ff_fphat"])
+
+
+def test_encode_returns_the_models_feature_dict_and_swaps_need_a_decoder(model):
+    data = ImageList()
+    feats = viz.encode(model, data.images[:2])
+    assert set(feats) == {"F_s", "F_f", "F_p"} and feats["F_f"].shape[0] == 2
+    simclr = build_model(method="simclr", width=8, proj_hidden_dim=32, proj_dim=16).eval()
+    assert set(viz.encode(simclr, data.images[:2])) == {"F_s"}
+    assert viz.has_decoder(model) and not viz.has_decoder(simclr)
+    with pytest.raises(ValueError, match="decoder"):
+        viz.swap_grid(simclr, data.images[:2], data.images[:2].flip(-1))
+
+
+def test_swap_grid_decodes_every_row_in_one_call_with_the_separate_results(model, monkeypatch):
+    data = ImageList()
+    images, flipped = data.images[:3], data.images[:3].flip(-1)
+    calls = []
+    decode = model.decode
+    monkeypatch.setattr(model, "decode", lambda face, pose: calls.append(face.shape[0]) or decode(face, pose))
+    rows = viz.swap_grid(model, images, flipped)
+    assert calls == [5 * 3]  # the five reconstructions of three faces in one decoder call
+    monkeypatch.undo()
+    with torch.no_grad():
+        feats, feats_hat = model.forward_features(images), model.forward_features(flipped)
+        zeros = torch.zeros_like(feats["F_f"])
+        expected = {"ff_fphat": model.decode(feats["F_f"], feats_hat["F_p"]), "fp": model.decode(zeros, feats["F_p"])}
+    for key, value in expected.items():
+        torch.testing.assert_close(rows[key], value, atol=1e-5, rtol=1e-4)
 
 
 def test_psnr():
@@ -192,12 +220,58 @@ def test_plot_loss_curves_picks_loss_keys():
     assert viz.plot_loss_curves(wide).axes[0].get_yscale() == "log"
 
 
+def _records(epochs: int = 3, steps_per_epoch: int = 4) -> list[dict]:
+    """A two-term run's metrics.jsonl records: steps, epoch means with DWA weights, the learning rate."""
+    records = []
+    for epoch in range(epochs):
+        for i in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + i + 1
+            records.append({"kind": "step", "step": step, "loss": 3.0 / step, "loss_face": 2.0 / step,
+                            "loss_pose": 1.0 / step, "lr": 1e-3 * (1 - step / 20)})
+        records.append({"kind": "epoch", "epoch": epoch, "step": (epoch + 1) * steps_per_epoch, "loss_face": 1.0 / (epoch + 1),
+                        "loss_pose": 0.5 / (epoch + 1), "alpha_face": 1.0 + 0.1 * epoch, "alpha_pose": 1.0 - 0.1 * epoch})
+    return records
+
+
+def test_one_loss_plotter_draws_faint_steps_with_epoch_means_and_the_dwa_weights():
+    records = _records()
+    steps = [r for r in records if r["kind"] == "step"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    fig = Figure()
+    ax_loss, ax_dwa = fig.subplots(1, 2)
+    viz.draw_loss_curves(ax_loss, steps, epoch_means=epochs)
+    lines = ax_loss.get_lines()
+    assert [line.get_label() for line in lines if not line.get_label().startswith("_")] == ["total", "$L_{face}$",
+                                                                                         "$L_{pose}$"]
+    means = [line for line in lines if line.get_label() == "_nolegend_"]
+    assert len(means) == 2 and all(len(line.get_xdata()) == 3 for line in means)  # one dot per epoch
+    assert ax_loss.get_yscale() == "log"  # 3 / 1 down to 1 / 12: a factor of 36
+    assert viz.draw_dwa_weights(ax_dwa, {"run": epochs}) == 2
+    assert list(ax_dwa.get_lines()[0].get_xdata()) == [1, 2, 3]  # epochs count from 1
+
+
+def test_training_curves_figure_and_the_runs_curves_png(tmp_path: Path):
+    import json
+
+    from pclkit.runlog import plot_curves
+
+    fig = viz.plot_training_curves(_records(), title="demo")
+    assert [ax.get_title() for ax in fig.axes] == ["loss terms (dots: epoch means)", "Dynamic Weight Average",
+                                                   "learning rate"]
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("\n".join(json.dumps(r) for r in _records()) + "\n")
+    out = plot_curves(metrics, tmp_path / "curves.png", title="demo")
+    assert out == tmp_path / "curves.png" and out.read_bytes().startswith(b"\x89PNG")
+    metrics.write_text(json.dumps({"kind": "epoch", "epoch": 0, "step": 1}) + "\n")
+    assert plot_curves(metrics, tmp_path / "none.png") is None  # no step records: nothing to plot
+
+
 # -- widgets --------------------------------------------------------------
 
 
 def test_explorer_slider_drives_reconstruction(model):
     data = ImageList()
-    explorer = viz.PoseSwapExplorer(model, data, face_a=0, face_b=1, display_scale=2)
+    explorer = widgets.PoseSwapExplorer(model, data, face_a=0, face_b=1, display_scale=2)
     assert explorer.widget is not None
     at_zero = shown(explorer.reconstruction_image, 2)
     # at alpha = 0 the image is D(F_f, F_p) of face A (up to 8-bit PNG rounding)
@@ -221,11 +295,22 @@ def test_explorer_slider_drives_reconstruction(model):
 def test_explorer_refuses_simclr():
     simclr = build_model(method="simclr", width=8, proj_hidden_dim=32, proj_dim=16)
     with pytest.raises(ValueError, match="decoder"):
-        viz.PoseSwapExplorer(simclr, ImageList())
+        widgets.PoseSwapExplorer(simclr, ImageList())
+
+
+def test_only_the_widgets_module_imports_ipywidgets():
+    import subprocess
+    import sys
+
+    code = ("import sys, pclkit.viz, pclkit.figures, pclkit.runs, pclkit.runlog; "
+            "print('ipywidgets' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+    assert not hasattr(viz, "LiveLossPlot")  # plots in viz, widgets in pclkit.widgets
 
 
 def test_live_loss_plot_redraws_in_place():
-    plot = viz.LiveLossPlot(title="smoke", every=2)
+    plot = widgets.LiveLossPlot(title="smoke", every=2)
     image = plot.widget
     plot({"step": 0, "loss": 3.0})
     assert bytes(image.value) == b""
@@ -313,13 +398,13 @@ def test_style_leaves_global_rcparams_alone(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def faces():
-    from pclkit.data.synthetic import SynthFaces
+    from pclkit.data.synthfaces import SynthFaces
 
     return SynthFaces("test", n=3, size=SIZE)
 
 
 def test_explorer_ground_truth_on_synthfaces(model, faces):
-    explorer = viz.PoseSwapExplorer(model, faces, face_a=0, face_b=1)
+    explorer = widgets.PoseSwapExplorer(model, faces, face_a=0, face_b=1)
     state = explorer.state
     # at alpha = 0 the truth is face A at its own pose: the dataset image itself
     np.testing.assert_allclose(state.truth, viz.to_numpy_image(faces[0][0]), atol=1 / 255 + 1e-6)
@@ -338,9 +423,9 @@ def test_explorer_ground_truth_on_synthfaces(model, faces):
 
 
 def test_synthfaces_explorer_rerenders_on_slider_change():
-    from pclkit.data.synthetic import EXPRESSION_PROTOTYPES, EXPRESSIONS
+    from pclkit.data.synthfaces import EXPRESSION_PROTOTYPES, EXPRESSIONS
 
-    explorer = viz.SynthFacesExplorer(split="test", size=32, display_scale=1)
+    explorer = widgets.SynthFacesExplorer(split="test", size=32, display_scale=1)
     frontal = viz.decode_png(explorer.image.value)
     assert frontal.shape == (32, 32, 3)
     explorer.yaw.value = 60.0

@@ -12,7 +12,7 @@ Every pose change is a callable
 with ``pose = (yaw, pitch, roll)`` in degrees; an unknown pose (``None``) gives
 ``pose_hat = None``. Build one with :func:`make_pose_change`.
 
-Angle conventions are SynthFaces' (:class:`pclkit.data.synthetic.Factors`):
+Angle conventions are SynthFaces' (:class:`pclkit.data.synthfaces.Factors`):
 camera frame x right, y up, z towards the viewer; head rotation
 ``R = Rz(roll) Rx(-pitch) Ry(yaw)``; positive roll tilts the head
 counter-clockwise on screen. Because roll is the outermost rotation, about the
@@ -32,7 +32,7 @@ from pclkit.augment._checks import check_generator, check_images, check_range, u
 from pclkit.augment.grid import affine_sampling_grid
 
 if TYPE_CHECKING:
-    from pclkit.data.synthetic import Factors
+    from pclkit.data.synthfaces import Factors
 
 #: multiply a (yaw, pitch, roll) pose by this to get the pose of the mirror image
 FLIP_POSE_SIGNS = (-1.0, 1.0, -1.0)
@@ -156,7 +156,7 @@ class RollRotation:
 class Render3D:
     """Re-render the same SynthFaces face (identity, expression, AUs, nuisance) at another head pose.
 
-    Needs ``factors`` (the :class:`~pclkit.data.synthetic.Factors` the images
+    Needs ``factors`` (the :class:`~pclkit.data.synthfaces.Factors` the images
     were rendered from); ``pose`` is not needed — the current pose is
     ``factors.pose`` — and ``pose_hat`` is always returned, since the new pose
     is known exactly.
@@ -210,7 +210,7 @@ class Render3D:
         generator: torch.Generator,
         factors: Factors | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        from pclkit.data.synthetic import render  # lazy: the renderer is only needed here
+        from pclkit.data.synthfaces import render  # lazy: the renderer is only needed here
 
         check_images(images)
         check_generator(generator, images.device)

@@ -11,7 +11,8 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "SynthFaces": "pclkit.data.synthetic",
+    "SynthFaces": "pclkit.data.synthfaces",
+    "synthfaces_split": "pclkit.data.synthfaces",
     "FaceFolder": "pclkit.data.real",
     "CMUFaces": "pclkit.data.real",
     "RAFDB": "pclkit.data.real",

@@ -1,4 +1,4 @@
-"""Models of PCL and the SimCLR baseline: ``ModelConfig`` + ``build_model``.
+"""Models of the pretraining methods: ``ModelConfig`` + ``build_model``.
 
 Encoders by name: ``small`` (compact BN convnet, CPU default), ``facecycle``
 (the reference architecture), ``resnet18`` / ``resnet50`` (torchvision,
@@ -7,22 +7,24 @@ weights=None, 64-px stem). See :mod:`pclkit.models.pcl` for the model API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
 from pclkit.models.encoder import BranchedEncoder
 from pclkit.models.heads import FUSIONS, UPSAMPLINGS, ProjectionHead, SwapDecoder
-from pclkit.models.pcl import METHODS, PCLModel
+from pclkit.models.pcl import PCLModel
+from pclkit.models.simclr import SimCLRModel
 
 __all__ = [
     "ModelConfig",
     "build_model",
     "build_encoder",
     "ENCODERS",
-    "METHODS",
     "PCLModel",
+    "SimCLRModel",
     "BranchedEncoder",
     "ProjectionHead",
     "SwapDecoder",
@@ -47,7 +49,7 @@ class ModelConfig:
 
     Attributes:
         encoder: ``small`` | ``facecycle`` | ``resnet18`` | ``resnet50``.
-        method: ``pcl`` | ``simclr``.
+        method: a registered method (:func:`pclkit.methods.method_names`); it builds the model.
         image_size: input side in pixels (64 in the paper; all encoders need a multiple of 16).
         width: base channel width of the ``small`` encoder (ignored by the others).
         proj_hidden_dim, proj_dim: projection head sizes; None = the encoder's default
@@ -84,8 +86,9 @@ class ModelConfig:
     def validate(self) -> None:
         if self.encoder not in _DEFAULTS:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        from pclkit.methods import get_method
+
+        method = get_method(self.method)  # an unknown name lists the known ones
         if self.decoder_upsample not in UPSAMPLINGS:
             raise ValueError(f"decoder_upsample must be one of {', '.join(UPSAMPLINGS)}, got {self.decoder_upsample!r}")
         if self.decoder_fusion not in FUSIONS:
@@ -96,10 +99,7 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        side = self.image_size // max(self.decoder_seed_size, 1)
-        if self.method == "pcl" and (self.image_size % max(self.decoder_seed_size, 1) or side < 4 or side & (side - 1)):
-            raise ValueError(f"decoder_seed_size {self.decoder_seed_size} must divide image_size {self.image_size} "
-                             "into a power of two >= 4")
+        method.validate_model(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,23 +140,15 @@ def build_encoder(cfg: ModelConfig) -> BranchedEncoder:
     return _ENCODER_BUILDERS[cfg.encoder](cfg)
 
 
-def build_model(cfg: ModelConfig | None = None, **overrides: Any) -> PCLModel:
-    """Build a :class:`PCLModel` (PCL or SimCLR) from a config (fields may be overridden by keyword).
+def build_model(cfg: ModelConfig | None = None, **overrides: Any) -> nn.Module:
+    """Build the model of ``cfg.method`` (e.g. :class:`PCLModel`, :class:`SimCLRModel`), randomly initialised.
 
-    ``model.config`` holds the resolved :class:`ModelConfig`.
+    Fields of ``cfg`` may be overridden by keyword; ``model.config`` holds the resolved :class:`ModelConfig`.
     """
+    from pclkit.methods import get_method
+
     cfg = replace(cfg or ModelConfig(), **overrides).resolved()
-    model = PCLModel(
-        build_encoder(cfg),
-        method=cfg.method,
-        proj_hidden_dim=cfg.proj_hidden_dim,
-        proj_dim=cfg.proj_dim,
-        decoder_width=cfg.decoder_width,
-        decoder_stage_width=cfg.decoder_stage_width,
-        decoder_fusion=cfg.decoder_fusion,
-        decoder_seed_size=cfg.decoder_seed_size,
-        decoder_upsample=cfg.decoder_upsample,
-    )
+    model = get_method(cfg.method).build_model(cfg)
     model.config = cfg
     return model
 

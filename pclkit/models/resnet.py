@@ -47,11 +47,11 @@ def resnet_encoder(depth: int = 18, input_size: int = 64) -> BranchedEncoder:
     nn.init.kaiming_normal_(stem[0].weight, mode="fan_out", nonlinearity="relu")
     trunk = nn.Sequential(stem, net.layer1, net.layer2, net.layer3, net.layer4)
     channels = net.fc.in_features  # 512 or 2048
-    shared_head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+    shared_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
     side = input_size // 16  # layer2..4 halve three times, the branch once more
     branch_dim = _BRANCH_OUT * side * side
     face_branch, pose_branch = branch_head(channels), branch_head(channels)
     for module in (*face_branch.modules(), *pose_branch.modules()):
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-    return BranchedEncoder(trunk, shared_head, face_branch, pose_branch, channels, branch_dim, input_size)
+    return BranchedEncoder(trunk, shared_pool, face_branch, pose_branch, channels, branch_dim, input_size)

@@ -1,4 +1,4 @@
-"""``python -m pclkit pretrain``: pretrain PCL or the SimCLR baseline (command line).
+"""``python -m pclkit pretrain``: pretrain a method of :mod:`pclkit.methods` (command line).
 
     python -m pclkit pretrain --preset synth_cpu --method pcl --out runs/pcl
     python -m pclkit pretrain --preset smoke --ablation dis_orth --set optim.lr=3e-4
@@ -18,14 +18,14 @@ from typing import Any
 
 from pclkit import distributed
 from pclkit.config import (
-    ABLATION_ROWS,
     ConfigError,
     TrainConfig,
     config_to_dict,
     load_config_file,
-    parse_override,
+    parse_overrides,
     resolve_config,
 )
+from pclkit.methods import ablation_rows, method_names
 from pclkit.trainer import NonFiniteLossError, Trainer, WarmupCosine, pretrain
 
 __all__ = ["add_arguments", "run", "config_from_args", "pretrain", "Trainer", "NonFiniteLossError", "WarmupCosine"]
@@ -39,9 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m pclkit pretrain``."""
     parser.add_argument("--preset", default=None,
                         help="smoke | synth_cpu (default) | paper, or a YAML file")
-    parser.add_argument("--method", choices=["pcl", "simclr"], default=None, help="overrides the preset's method")
-    parser.add_argument("--ablation", choices=list(ABLATION_ROWS), default=None,
-                        help="a row of the paper's ablation (simclr, dis, dis_orth, dis_orth_pose, pcl)")
+    parser.add_argument("--method", choices=method_names(), default=None, help="overrides the preset's method")
+    parser.add_argument("--ablation", choices=list(ablation_rows()), default=None,
+                        help=f"a row of the paper's ablation ({', '.join(ablation_rows())})")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/<preset>_<method>)")
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                         help="continue the run in RUN_DIR from its last.pt (with its saved config)")
@@ -57,16 +57,14 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]
     """Resolve (config, run folder, resume?) from the command line."""
     overrides: dict[str, Any] = {}
     if args.ablation is not None:
-        overrides.update(ABLATION_ROWS[args.ablation])
+        overrides.update(ablation_rows()[args.ablation])
     if args.method is not None:
         overrides["method"] = args.method
     if args.seed is not None:
         overrides["seed"] = args.seed
     if args.pose_view is not None:
         overrides["views.pose_change"] = args.pose_view
-    for text in args.overrides:
-        parts, value = parse_override(text)
-        overrides[".".join(parts)] = value
+    overrides.update(parse_overrides(args.overrides))
     if args.resume is not None:
         if args.preset is not None:
             raise ConfigError("--resume continues with the run's saved config; drop --preset (use --set to change keys)")

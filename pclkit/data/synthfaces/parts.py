@@ -1,8 +1,7 @@
-"""SynthFaces scene: factors -> ellipsoid parts of a face in camera space.
+"""SynthFaces parts: the ellipsoids of a face, placed in the head frame of
+:mod:`pclkit.data.synthfaces.layout`, and how action units change them.
 
-The face is modelled in a head frame (x towards the subject's left = image
-right when frontal, y up, z forward out of the face), in "head units" (head
-about 1.25 tall). Parts are ellipsoids; action units move, rotate, resize or
+Parts are ellipsoids; action units move, rotate, resize or
 clip them following the FACS appearance changes (Ekman & Friesen 1978):
 
 * AU1 inner brow raiser, AU2 outer brow raiser, AU4 brow lowerer: brow
@@ -16,185 +15,21 @@ clip them following the FACS appearance changes (Ekman & Friesen 1978):
 
 Unlabelled AUs (AU5 upper lid raiser, AU7 lid tightener, AU10 upper lip
 raiser, AU15 lip corner depressor, AU20 lip stretcher, AU23 lip tightener)
-follow the expression (see :func:`pclkit.data.synth_factors.hidden_aus`).
+follow the expression (see :func:`pclkit.data.synthfaces.factors.hidden_aus`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
-from pclkit.data.synth_factors import AU_NAMES, HIDDEN_AU_NAMES, NUISANCE_NAMES, Factors, hidden_aus
-from pclkit.data.synth_identity import LONG, SHORT, IdentityParams, identity_params
-from pclkit.data.synth_raycast import Lighting, PartGroup
+from pclkit.data.synthfaces.identity import LONG, SHORT
+from pclkit.data.synthfaces.layout import FaceLayout, SceneParts, rot_x, rot_y, rot_z, vec3
 
 SCLERA = (0.92, 0.89, 0.86)
 PUPIL = (0.02, 0.02, 0.02)
 TEETH = (0.94, 0.91, 0.82)
 MOUTH_INSIDE = (0.28, 0.06, 0.07)
-
-
-@dataclass(frozen=True)
-class SceneConfig:
-    """Camera framing: head units -> image half-widths (before the per-sample scale)."""
-
-    zoom: float = 1.35
-    #: depth of the head's turning axis (the head turns about (0, 0, pivot_z) in head units)
-    pivot_z: float = 0.25
-    #: draw the neck (upright in the camera frame; the head turns on it)
-    neck: bool = True
-
-
-# ---------------------------------------------------------------------------
-# small geometry helpers on (B,) tensors
-
-
-def rot_x(a: Tensor) -> Tensor:
-    """Right-handed rotation about x by angles ``a`` (...,) radians -> (..., 3, 3)."""
-    c, s, o, z = a.cos(), a.sin(), torch.ones_like(a), torch.zeros_like(a)
-    return torch.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(*a.shape, 3, 3)
-
-
-def rot_y(a: Tensor) -> Tensor:
-    """Right-handed rotation about y (maps +z towards +x for a > 0) -> (..., 3, 3)."""
-    c, s, o, z = a.cos(), a.sin(), torch.ones_like(a), torch.zeros_like(a)
-    return torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(*a.shape, 3, 3)
-
-
-def rot_z(a: Tensor) -> Tensor:
-    """Right-handed rotation about z (counter-clockwise on screen for a > 0) -> (..., 3, 3)."""
-    c, s, o, z = a.cos(), a.sin(), torch.ones_like(a), torch.zeros_like(a)
-    return torch.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(*a.shape, 3, 3)
-
-
-def head_rotation(pose_deg: Tensor) -> Tensor:
-    """(B,3,3) camera-from-head rotation for (yaw, pitch, roll) degrees: Rz(roll) Rx(-pitch) Ry(yaw).
-
-    Ry(yaw) turns the nose (0,0,1) towards +x (image right); Rx(-pitch) lifts it
-    towards +y; Rz(roll) turns counter-clockwise on screen.
-    """
-    yaw, pitch, roll = torch.deg2rad(pose_deg).unbind(-1)
-    return rot_z(roll) @ rot_x(-pitch) @ rot_y(yaw)
-
-
-def vec3(x: Tensor | float, y: Tensor | float, z: Tensor | float, like: Tensor) -> Tensor:
-    """Stack three (B,) tensors or floats into (B, 3)."""
-    return torch.stack([torch.as_tensor(v, dtype=like.dtype, device=like.device).expand_as(like) for v in (x, y, z)], -1)
-
-
-def ellipsoid_front(x: Tensor, y: Tensor, center: Tensor, radii: Tensor) -> Tensor:
-    """z of the front of an axis-aligned ellipsoid above (x, y); far behind where outside. (B,)"""
-    inside = 1 - ((x - center[:, 0]) / radii[:, 0]) ** 2 - ((y - center[:, 1]) / radii[:, 1]) ** 2
-    return torch.where(inside > 0, center[:, 2] + radii[:, 2] * inside.clamp_min(0).sqrt(), torch.full_like(x, -10.0))
-
-
-# ---------------------------------------------------------------------------
-
-
-class _Scene:
-    """Collects parts in head coordinates and converts them to camera space."""
-
-    def __init__(self, factors: Factors, config: SceneConfig):
-        nuisance = dict(zip(NUISANCE_NAMES, factors.nuisance.unbind(1)))
-        self.batch = len(factors)
-        self.device = factors.pose.device
-        self.rotation = head_rotation(factors.pose)  # (B,3,3)
-        self.pivot = torch.tensor([0.0, 0.0, config.pivot_z], device=self.device)
-        self.scale = config.zoom * nuisance["scale"]  # (B,)
-        zeros = torch.zeros_like(self.scale)
-        self.shift = torch.stack([nuisance["shift_x"], nuisance["shift_y"], zeros], -1)
-        self.groups: list[PartGroup] = []
-
-    def add(
-        self,
-        name: str,
-        centers: list[Tensor],
-        radii: list[Tensor],
-        albedo: Tensor | list[Tensor],
-        rotations: list[Tensor] | None = None,
-        enabled: Tensor | list[Tensor] | None = None,
-        in_head_frame: bool = True,
-        params: dict[str, Tensor] | None = None,
-        **material,
-    ) -> None:
-        """Add P parts (lists of (B,3) centres, (B,3) radii, optional (B,3,3) local rotations)."""
-        center = torch.stack(centers, 1)  # (B,P,3)
-        p = center.shape[1]
-        eye = torch.eye(3, device=self.device).expand(self.batch, p, 3, 3)
-        local_rot = eye if rotations is None else torch.stack(rotations, 1)
-        radius = torch.stack(radii, 1)
-        colour = torch.stack(albedo, 1) if isinstance(albedo, list) else albedo[:, None, :].expand(-1, p, -1)
-        if isinstance(enabled, list):
-            enabled = torch.stack(enabled, 1)
-        elif enabled is not None:
-            enabled = enabled[:, None].expand(-1, p)
-        s = self.scale[:, None, None]
-        if in_head_frame:
-            center = s * (self.rotation[:, None] @ (center - self.pivot)[..., None])[..., 0] + self.shift[:, None]
-            rot = self.rotation[:, None] @ local_rot
-        else:
-            center = s * center + self.shift[:, None]
-            rot = local_rot
-        self.groups.append(
-            PartGroup(name, center, rot.contiguous(), radius * s, colour.contiguous(), enabled, params=params or {}, **material)
-        )
-
-
-def build_scene(factors: Factors, symmetric: bool = False, config: SceneConfig = SceneConfig()) -> tuple[list[PartGroup], Lighting, Tensor]:
-    """Parts (camera space), lighting and background colour (B,3) for a batch of factors."""
-    ident = identity_params(factors.identity, symmetric=symmetric)
-    au = dict(zip(AU_NAMES, factors.aus.clamp(0, 1).unbind(1)))
-    au.update(zip(HIDDEN_AU_NAMES, hidden_aus(factors.expression, factors.aus.clamp(0, 1)).unbind(1)))
-    scene = _Scene(factors, config)
-    face = _FaceLayout(ident, au)
-    _add_head(scene, face)
-    _add_eyes(scene, face)
-    _add_brows(scene, face)
-    _add_nose(scene, face)
-    _add_mouth(scene, face)
-    _add_hair(scene, face)
-    _add_accessories(scene, face)
-    if config.neck:
-        _add_neck(scene, face)
-    nuisance = dict(zip(NUISANCE_NAMES, factors.nuisance.unbind(1)))
-    light_dir = torch.stack([nuisance["light_x"], nuisance["light_y"], nuisance["light_z"]], -1)
-    light = Lighting(light_dir / light_dir.norm(dim=-1, keepdim=True), nuisance["light_intensity"], nuisance["ambient"])
-    background = torch.stack([nuisance["bg_r"], nuisance["bg_g"], nuisance["bg_b"]], -1)
-    return scene.groups, light, background
-
-
-class _FaceLayout:
-    """Key positions of one batch of faces in head coordinates (all (B,) tensors)."""
-
-    def __init__(self, ident: IdentityParams, au: dict[str, Tensor]):
-        self.id = ident
-        self.au = au
-        like = ident.eye_spacing
-        self.like = like
-        self.zeros = torch.zeros_like(like)
-        self.cranium_c = vec3(0.0, 0.04, 0.0, like)
-        self.cranium_r = ident.head_radii
-        self.jaw_drop = 0.26 * au["AU26"]
-        jaw_ry = 0.34 * ident.jaw_length + self.jaw_drop / 2
-        self.jaw_c = vec3(0.0, -0.28 - self.jaw_drop / 2, 0.1, like)
-        self.jaw_r = vec3(0.33 * ident.jaw_width, jaw_ry, 0.47, like)
-        self.eye_y = ident.eye_height
-        self.mouth_y = ident.eye_height - ident.mouth_drop
-
-    def surface_z(self, x: Tensor | float, y: Tensor | float) -> Tensor:
-        x = torch.as_tensor(x, dtype=self.like.dtype).expand_as(self.like)
-        y = torch.as_tensor(y, dtype=self.like.dtype).expand_as(self.like)
-        return torch.maximum(
-            ellipsoid_front(x, y, self.cranium_c, self.cranium_r), ellipsoid_front(x, y, self.jaw_c, self.jaw_r)
-        )
-
-    def surface_yaw(self, x: Tensor, y: Tensor) -> Tensor:
-        """Angle (B,) of the cranium normal around y at (x, y): parts there turn with the surface."""
-        rx, rz = self.cranium_r[:, 0], self.cranium_r[:, 2]
-        sin_a = (x / rx).clamp(-0.95, 0.95)
-        return torch.atan2(sin_a * rz / rx, (1 - sin_a**2).sqrt())
 
 
 # ---------------------------------------------------------------------------
@@ -304,7 +139,7 @@ CHEEK_RADII = (0.11, 0.085, 0.06)
 # parts
 
 
-def _add_head(scene: _Scene, face: _FaceLayout) -> None:
+def add_head(scene: SceneParts, face: FaceLayout) -> None:
     ident, au, like = face.id, face.au, face.like
     skin = ident.skin
     scene.add("cranium", [face.cranium_c], [face.cranium_r], skin, coarse=True)
@@ -337,7 +172,7 @@ def _add_head(scene: _Scene, face: _FaceLayout) -> None:
     scene.add("ears", ears, [ear_r, ear_r], ear_skin, rotations=ear_rot, texture=_ear_texture, params={"skin": ear_skin}, coarse=True)
 
 
-def _add_eyes(scene: _Scene, face: _FaceLayout) -> None:
+def add_eyes(scene: SceneParts, face: FaceLayout) -> None:
     ident, au, like = face.id, face.au, face.like
     centers, lid_rots = [], []
     for side in (-1.0, 1.0):
@@ -361,7 +196,7 @@ def _add_eyes(scene: _Scene, face: _FaceLayout) -> None:
               texture=_lid_texture, params={"open": openings, "upper": upper})
 
 
-def _add_brows(scene: _Scene, face: _FaceLayout) -> None:
+def add_brows(scene: SceneParts, face: FaceLayout) -> None:
     ident, au, like = face.id, face.au, face.like
     inner = 0.18 * au["AU1"] - 0.12 * au["AU4"] - 0.04 * au["AU9"]
     outer = 0.18 * au["AU2"] - 0.04 * au["AU4"] - 0.01 * au["AU9"]
@@ -379,7 +214,7 @@ def _add_brows(scene: _Scene, face: _FaceLayout) -> None:
     scene.add("brows", centers, [radii, radii], ident.hair_colour * 0.75 + 0.03, rotations=rots)
 
 
-def _add_nose(scene: _Scene, face: _FaceLayout) -> None:
+def add_nose(scene: SceneParts, face: FaceLayout) -> None:
     ident, au, like = face.id, face.au, face.like
     skin = ident.skin
     length = 0.21 * ident.nose_length
@@ -405,7 +240,7 @@ def _add_nose(scene: _Scene, face: _FaceLayout) -> None:
               [skin * 1.02, skin * 0.97, skin * 0.97, skin * 0.3, skin * 0.3])
 
 
-def _add_mouth(scene: _Scene, face: _FaceLayout) -> None:
+def add_mouth(scene: SceneParts, face: FaceLayout) -> None:
     ident, au, like = face.id, face.au, face.like
     width = ident.mouth_width * (1 + 0.7 * au["AU12"] + 0.5 * au["AU20"] - 0.25 * au["AU23"])
     thick = ident.lip_thickness * (1 - 0.5 * au["AU23"])
@@ -455,7 +290,7 @@ def _add_mouth(scene: _Scene, face: _FaceLayout) -> None:
     scene.add("moustache", [moustache_c], [moustache_r], beard_colour, enabled=ident.moustache)
 
 
-def _add_hair(scene: _Scene, face: _FaceLayout) -> None:
+def add_hair(scene: SceneParts, face: FaceLayout) -> None:
     ident, like = face.id, face.like
     vol = ident.hair_volume
     cap_c = face.cranium_c + vec3(0.0, 0.015 + 0.02 * vol, -0.01, like)
@@ -471,8 +306,8 @@ def _add_hair(scene: _Scene, face: _FaceLayout) -> None:
               texture=_hair_streaks, coarse=True)
 
 
-def _add_accessories(scene: _Scene, face: _FaceLayout) -> None:
-    ident, au, like = face.id, face.au, face.like
+def add_accessories(scene: SceneParts, face: FaceLayout) -> None:
+    ident, like = face.id, face.like
     colour = ident.hair_colour * 0.9 + 0.02
     # beard: a shell around the jaw kept below the mouth and on the lower cheeks
     beard_c = face.jaw_c + vec3(0.0, -0.01, 0.0, like)
@@ -504,44 +339,8 @@ def _add_accessories(scene: _Scene, face: _FaceLayout) -> None:
               rotations=[no_turn, *temple_rot], enabled=ident.glasses)
 
 
-def _add_neck(scene: _Scene, face: _FaceLayout) -> None:
+def add_neck(scene: SceneParts, face: FaceLayout) -> None:
     # the neck stays upright in the camera frame: the head turns on it
     neck_c = vec3(0.0, -0.8, -0.05, face.like)
     neck_r = vec3(0.22, 0.45, 0.22, face.like)
     scene.add("neck", [neck_c], [neck_r], face.id.skin * 0.8, in_head_frame=False, coarse=True)
-
-
-LANDMARK_NAMES: tuple[str, ...] = ("eye_left", "eye_right", "brow_left", "brow_right", "nose_tip", "mouth", "chin")
-
-
-def landmarks(factors: Factors, size: int = 64, symmetric: bool = False, config: SceneConfig = SceneConfig()) -> Tensor:
-    """Pixel positions (B, 7, 2) as (column, row) of ``LANDMARK_NAMES`` in a ``size`` image.
-
-    "left"/"right" are image sides of a frontal face. Points are on the face
-    surface of the neutral layout (AU offsets of brows/mouth not included);
-    occlusion is not checked.
-    """
-    ident = identity_params(factors.identity, symmetric=symmetric)
-    au = dict(zip(AU_NAMES, factors.aus.clamp(0, 1).unbind(1)))
-    au.update(zip(HIDDEN_AU_NAMES, hidden_aus(factors.expression, factors.aus.clamp(0, 1)).unbind(1)))
-    face = _FaceLayout(ident, au)
-    scene = _Scene(factors, config)
-    like = face.like
-    points = []
-    for x, y in [
-        (-ident.eye_spacing, face.eye_y),
-        (ident.eye_spacing, face.eye_y),
-        (-ident.eye_spacing, face.eye_y + ident.brow_height),
-        (ident.eye_spacing, face.eye_y + ident.brow_height),
-    ]:
-        points.append(vec3(x, y, face.surface_z(x, y), like))
-    tip_y = face.eye_y - 0.21 * ident.nose_length
-    points.append(vec3(0.0, tip_y, face.surface_z(0.0, tip_y) + 0.13 * ident.nose_depth, like))
-    points.append(vec3(0.0, face.mouth_y, face.surface_z(0.0, face.mouth_y), like))
-    chin_y = -0.54 * ident.jaw_length - face.jaw_drop
-    points.append(vec3(0.0, chin_y, face.surface_z(0.0, chin_y), like))
-    local = torch.stack(points, 1)  # (B,7,3)
-    cam = scene.scale[:, None, None] * (scene.rotation[:, None] @ (local - scene.pivot)[..., None])[..., 0] + scene.shift[:, None]
-    column = (cam[..., 0] + 1) / 2 * size
-    row = (1 - cam[..., 1]) / 2 * size
-    return torch.stack([column, row], -1)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-from pclkit.data.synth_factors import hash_keys, hash_uniform
+from pclkit.data.synthfaces.factors import hash_keys, hash_uniform
 
 #: skin tones from light to dark (linear RGB albedo); a tone is interpolated between neighbours
 SKIN_TONES = torch.tensor(

@@ -200,7 +200,6 @@ def cast_group(group: PartGroup, image_size: int, light: Lighting, image_rows: T
     if needs_q:
         rows.extend(_linear(g[..., k, :]) for k in range(3))
     coef = torch.stack(rows, 0).transpose(1, 2)  # (rows,P,B,6)
-    n = wx * wy
     poly = _evaluate(coef, wx, wy, quadratic=2)  # (rows,P,B,n)
 
     per_part = lambda t: t.transpose(0, 1)[..., None]  # (B,P) -> (P,B,1)  # noqa: E731

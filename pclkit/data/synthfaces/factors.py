@@ -1,7 +1,7 @@
 """SynthFaces factors: what one synthetic face image is made of, and how it is sampled.
 
 A face is fully described by a :class:`Factors` row: an identity (an integer that
-fixes geometry, colours and accessories, see :mod:`pclkit.data.synth_identity`),
+fixes geometry, colours and accessories, see :mod:`pclkit.data.synthfaces.identity`),
 an expression class, 8 action-unit intensities, a head pose and nuisance
 parameters (light, background, framing). Everything is drawn from a
 counter-based hash of ``(split, seed, index)``, so sample ``i`` never depends on

@@ -1,0 +1,42 @@
+"""Losses of Pose-disentangled Contrastive Learning (Liu et al., CVPR 2023), one module each.
+
+The total objective of the paper (Sec. 3.4) is
+
+    L = L_dis + lambda_orth * L_orth + alpha_pose * L_pose + alpha_face * L_face,
+
+with alpha from Dynamic Weight Average (Liu et al., MTAN, CVPR 2019).
+
+* :func:`nt_xent` -- L_face, SimCLR NT-Xent (Chen et al., ICML 2020, Eq. 1).
+* :func:`pose_contrastive` -- L_pose, the pose-related contrastive loss (Eq. 4-5).
+* :func:`orthogonality` -- L_orth, DSN difference loss, the paper's dot form, cosine or cross-correlation (Eq. 3).
+* :func:`swap_reconstruction` -- L_dis, the four L1 swap-reconstruction terms (Eq. 2).
+* :class:`DynamicWeightAverage` -- the alpha of the contrastive terms.
+* :func:`mix_negatives` -- optional Beta mixing of pose negatives (reference code detail).
+
+Every contrastive/similarity loss is computed in float32 even under autocast:
+bf16 has an 8-bit mantissa, and logits divided by tau = 0.07 lose too much
+precision in log-sum-exp.
+"""
+
+from pclkit.losses.dwa import DynamicWeightAverage
+from pclkit.losses.nt_xent import nt_xent
+from pclkit.losses.orthogonality import ORTHOGONALITY_MODES, orthogonality
+from pclkit.losses.pose_contrastive import mix_negatives, pose_contrastive, sample_beta
+from pclkit.losses.swap_reconstruction import (
+    SWAP_TERM_NAMES,
+    SwapReconstruction,
+    swap_reconstruction,
+)
+
+__all__ = [
+    "nt_xent",
+    "pose_contrastive",
+    "orthogonality",
+    "ORTHOGONALITY_MODES",
+    "swap_reconstruction",
+    "SwapReconstruction",
+    "SWAP_TERM_NAMES",
+    "DynamicWeightAverage",
+    "mix_negatives",
+    "sample_beta",
+]

@@ -1,0 +1,40 @@
+"""Input checks and float32 helpers shared by the losses."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import ContextManager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def check_matrix(name: str, x: Tensor) -> None:
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a (B, D) tensor, got shape {shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)})")
+
+
+def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} {tuple(a.shape)} and {name_b} {tuple(b.shape)} must have the same shape")
+
+
+def check_temperature(temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+
+
+def autocast_off(x: Tensor) -> ContextManager:
+    """Disable autocast for the device of ``x`` so matmuls in the loss stay float32."""
+    if x.device.type in ("cpu", "cuda"):
+        return torch.autocast(device_type=x.device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def unit_rows_fp32(x: Tensor) -> Tensor:
+    """L2-normalise the last dimension in float32 (autocast-proof)."""
+    return F.normalize(x.float(), dim=-1)

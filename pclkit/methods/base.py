@@ -1,0 +1,134 @@
+"""The method interface: what a self-supervised method declares, in one place.
+
+A method (in the spirit of solo-learn's ``solo/methods``) is a small class that
+says, for a :class:`pclkit.config.TrainConfig`:
+
+* which **model** it trains (:meth:`Method.build_model`) and which **features**
+  that model exposes for evaluation (``features``: a subset of F_s, F_f, F_p, F_fp);
+* which **loss terms** are on (:meth:`Method.terms`), which **view families**
+  each optimiser step needs (:meth:`Method.steps`), and how the terms are
+  computed from one encoder pass over those views (:meth:`Method.loss_terms`);
+* how the terms are weighted into the loss (:meth:`Method.term_scales`).
+
+Nothing outside :mod:`pclkit.methods` compares method names: the trainer,
+the objective, the evaluation and the figures ask the method object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:  # the config module imports this package lazily (validation)
+    from pclkit.config import TrainConfig
+    from pclkit.models import ModelConfig
+    from pclkit.views import StepViews
+
+__all__ = ["Method", "Step"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One optimiser step of a training iteration.
+
+    name: ``joint`` (the whole objective at once) or a sub-step of an
+        alternating schedule (``recon``, ``face``, ``pose`` for PCL).
+    view_parts: the view families :class:`pclkit.views.ViewBuilder` builds for it.
+    """
+
+    name: str
+    view_parts: tuple[str, ...]
+
+
+class Method:
+    """Base class of a pretraining method; subclasses set the class attributes.
+
+    Class attributes:
+        name: registry key (``method:`` in a config).
+        label: display name in tables and figures.
+        features: features the trained model exposes for evaluation, in display order.
+        has_decoder: the model has ``decode(F_f, F_p)`` (pose swaps, swap fidelity).
+        ablations: named config overrides (the paper's ablation rows), or empty.
+    """
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    features: ClassVar[tuple[str, ...]] = ("F_s",)
+    has_decoder: ClassVar[bool] = False
+    ablations: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+
+    def __init__(self, config: "TrainConfig") -> None:
+        self.config = config
+
+    # -- model -------------------------------------------------------------
+
+    @classmethod
+    def build_model(cls, model_cfg: "ModelConfig") -> nn.Module:
+        """A randomly initialised model for ``model_cfg`` (already resolved)."""
+        raise NotImplementedError
+
+    @classmethod
+    def validate_model(cls, model_cfg: "ModelConfig") -> None:
+        """Raise ``ValueError`` when the model config does not suit this method."""
+
+    @classmethod
+    def validate(cls, config: "TrainConfig") -> str | None:
+        """A message saying why ``config`` does not suit this method, or None."""
+        return None
+
+    # -- objective -----------------------------------------------------------
+
+    def terms(self) -> tuple[str, ...]:
+        """The loss terms this run optimises, in logging order."""
+        raise NotImplementedError
+
+    def weighted_terms(self) -> tuple[str, ...]:
+        """Terms whose weights Dynamic Weight Average adapts (none by default)."""
+        return ()
+
+    def steps(self) -> tuple[Step, ...]:
+        """The optimiser steps of one iteration (one ``joint`` step by default)."""
+        return (Step("joint", self.view_parts(self.terms())),)
+
+    @staticmethod
+    def view_parts(terms: tuple[str, ...]) -> tuple[str, ...]:
+        """View families needed by ``terms``: face views for L_face, pose views for
+        L_pose, noisy inputs + clean targets for L_dis / L_orth."""
+        parts = []
+        if "face" in terms:
+            parts.append("face")
+        if "pose" in terms:
+            parts.append("pose")
+        if "dis" in terms or "orth" in terms:
+            parts.append("recon")
+        return tuple(parts)
+
+    def leaves_parameters_unused(self) -> bool:
+        """True when some trainable parameters get no gradient in a step (DDP needs to know)."""
+        return len(self.steps()) > 1
+
+    def term_scales(self, weights: Mapping[str, float]) -> dict[str, float]:
+        """Multiplier of each term in the loss; ``weights`` holds the DWA ``alpha_<term>``."""
+        return {name: float(weights.get(f"alpha_{name}", 1.0)) for name in self.terms()}
+
+    def loss_terms(
+        self,
+        model: nn.Module,
+        views: "StepViews",
+        features: Mapping[str, Tensor],
+        spans: Mapping[str, tuple[int, int]],
+        generator: torch.Generator | None,
+    ) -> dict[str, Tensor]:
+        """The unweighted loss terms of one step.
+
+        ``features`` holds the model's features of ``views.encoder_input()``
+        (one encoder pass; ``spans`` gives each view group's rows).
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(terms={self.terms()})"

@@ -1,0 +1,193 @@
+"""PCL: Pose-disentangled Contrastive Learning (Liu et al., "Pose-disentangled
+Contrastive Learning for Self-supervised Facial Representation", CVPR 2023).
+
+    L = L_dis + lambda_orth * L_orth + alpha_pose * L_pose + alpha_face * L_face      (Sec. 3.4)
+
+* L_dis -- swap reconstruction of s and its pose-changed view ŝ (Eq. 2);
+* L_orth -- orthogonality of the face and pose branches (Eq. 3; ``loss.orth_mode``:
+  the DSN form by default, the branches' cross-correlation ``xcorr`` in synth_cpu);
+* L_pose -- pose contrastive loss: positives two appearance views of s, negatives
+  the image's own M pose-changed views (Eq. 4-5);
+* L_face -- NT-Xent (Chen et al., ICML 2020, Eq. 1) on the face branch F_f.
+
+alpha_pose, alpha_face come from Dynamic Weight Average (Liu, Johns & Davison,
+CVPR 2019) when ``loss.use_dwa``; ``loss.use_dis/use_orth/use_pose`` switch
+terms off for the paper's ablation (:attr:`PCL.ablations`). Under DDP the face
+projections (NT-Xent negatives) and the branch features (batch-centred DSN
+orthogonality) are gathered from all ranks with gradients; L_pose contrasts
+an image with its own negatives and L_dis is a per-image mean, so they need
+no gathering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from pclkit.distributed import all_gather_with_grad
+from pclkit.losses import mix_negatives, nt_xent, orthogonality, pose_contrastive, swap_reconstruction
+from pclkit.methods import register
+from pclkit.methods.base import Method, Step
+
+if TYPE_CHECKING:
+    from pclkit.config import TrainConfig
+    from pclkit.models import ModelConfig
+    from pclkit.views import StepViews
+
+#: the sub-steps of the reference code's alternating schedule, in its order
+ALTERNATING_STEPS = ("recon", "face", "pose")
+
+#: the ablation rows of the paper (Table 5: SimCLR; +L_dis; +L_orth; +L_pose; +DWA) as config overrides
+_SWITCHES = ("loss.use_dis", "loss.use_orth", "loss.use_pose", "loss.use_dwa")
+ABLATIONS: dict[str, dict[str, object]] = {
+    "simclr": {"method": "simclr"},
+    **{row: {"method": "pcl", **dict(zip(_SWITCHES, on))} for row, on in (
+        ("dis", (True, False, False, False)),
+        ("dis_orth", (True, True, False, False)),
+        ("dis_orth_pose", (True, True, True, False)),
+        ("pcl", (True, True, True, True)),
+    )},
+}
+
+
+@register
+class PCL(Method):
+    """Views: face views, pose positives and negatives, noisy s / ŝ. Heads: face and pose
+    projectors, the swap decoder. Loss: L_dis, L_orth, L_pose, L_face.
+
+    Example:
+        >>> from pclkit.config import resolve_config
+        >>> method = PCL(resolve_config("smoke"))
+        >>> method.terms(), method.weighted_terms()
+        (('dis', 'orth', 'pose', 'face'), ('pose', 'face'))
+    """
+
+    name = "pcl"
+    label = "PCL"
+    features = ("F_s", "F_f", "F_p", "F_fp")
+    has_decoder = True
+    ablations = ABLATIONS
+
+    @classmethod
+    def build_model(cls, model_cfg: "ModelConfig") -> nn.Module:
+        from pclkit.models import build_encoder
+        from pclkit.models.pcl import PCLModel
+
+        return PCLModel(
+            build_encoder(model_cfg),
+            proj_hidden_dim=model_cfg.proj_hidden_dim,
+            proj_dim=model_cfg.proj_dim,
+            decoder_width=model_cfg.decoder_width,
+            decoder_stage_width=model_cfg.decoder_stage_width,
+            decoder_fusion=model_cfg.decoder_fusion,
+            decoder_seed_size=model_cfg.decoder_seed_size,
+            decoder_upsample=model_cfg.decoder_upsample,
+        )
+
+    @classmethod
+    def validate_model(cls, model_cfg: "ModelConfig") -> None:
+        seed = max(model_cfg.decoder_seed_size, 1)
+        side = model_cfg.image_size // seed
+        if model_cfg.image_size % seed or side < 4 or side & (side - 1):
+            raise ValueError(f"decoder_seed_size {model_cfg.decoder_seed_size} must divide image_size "
+                             f"{model_cfg.image_size} into a power of two >= 4")
+
+    @classmethod
+    def validate(cls, config: "TrainConfig") -> str | None:
+        if config.loss.schedule != "joint" and config.views.share_recon_views:
+            return "views.share_recon_views needs loss.schedule 'joint' (the alternating sub-steps build separate views)"
+        return None
+
+    # -- which terms, which views ---------------------------------------------
+
+    def terms(self) -> tuple[str, ...]:
+        loss = self.config.loss
+        on = {"dis": loss.use_dis, "orth": loss.use_orth, "pose": loss.use_pose, "face": True}
+        return tuple(name for name, active in on.items() if active)
+
+    def weighted_terms(self) -> tuple[str, ...]:
+        return tuple(name for name in ("pose", "face") if name in self.terms())
+
+    def steps(self) -> tuple[Step, ...]:
+        terms = self.terms()
+        if self.config.loss.schedule == "joint":
+            return (Step("joint", self.view_parts(terms)),)
+        # the reference's three optimiser steps: recon (L_dis + L_orth), face, pose
+        return tuple(Step(part, (part,)) for part in ALTERNATING_STEPS if part in self.view_parts(terms))
+
+    def leaves_parameters_unused(self) -> bool:
+        # an ablation without L_dis leaves the decoder unused, without L_pose the pose head
+        return len(self.steps()) > 1 or not {"dis", "pose"} <= set(self.terms())
+
+    def term_scales(self, weights: Mapping[str, float]) -> dict[str, float]:
+        scales = super().term_scales(weights)
+        scales["dis"] = 1.0
+        scales["orth"] = self.config.loss.orth_weight
+        return {name: scales[name] for name in self.terms()}
+
+    # -- the loss terms ----------------------------------------------------------
+
+    def loss_terms(
+        self,
+        model: nn.Module,
+        views: "StepViews",
+        features: Mapping[str, Tensor],
+        spans: Mapping[str, tuple[int, int]],
+        generator: torch.Generator | None,
+    ) -> dict[str, Tensor]:
+        terms: dict[str, Tensor] = {}
+        face_feat, pose_feat = features["F_f"], features["F_p"]  # (N, D) each
+        if "face_a" in spans:
+            terms["face"] = self.face_loss(model, face_feat, spans)
+        if "pose_a" in spans and "pose" in self.terms():
+            terms["pose"] = self.pose_loss(model, pose_feat, spans, views.batch_size, generator)
+        if "recon_in" in spans or (views.recon_shared and "pose_a" in spans):
+            terms.update(self.recon_losses(model, face_feat, pose_feat, spans, views))
+        return terms
+
+    def face_loss(self, model: nn.Module, face_feat: Tensor, spans: Mapping[str, tuple[int, int]]) -> Tensor:
+        """L_face: NT-Xent on g_f(F_f) of the 2B face views (mean over 2B rows), negatives from all ranks."""
+        start, stop = spans["face_a"][0], spans["face_b"][1]
+        # one head call on both views: BatchNorm1d normalises over all 2B projections
+        z_a, z_b = model.project_face(face_feat[start:stop]).chunk(2, dim=0)  # 2 x (B, P)
+        return nt_xent(all_gather_with_grad(z_a), all_gather_with_grad(z_b), self.config.loss.temperature)
+
+    def pose_loss(self, model: nn.Module, pose_feat: Tensor, spans: Mapping[str, tuple[int, int]], batch: int,
+                  generator: torch.Generator | None) -> Tensor:
+        """L_pose: positives = two appearance views, negatives = the image's own M pose-changed views."""
+        start, stop = spans["pose_a"][0], spans["pose_neg"][1]
+        proj = model.project_pose(pose_feat[start:stop])  # (2B + B*M, P)
+        anchor, positive = proj[:batch], proj[batch:2 * batch]
+        negatives = proj[2 * batch:].reshape(batch, -1, proj.shape[1])  # (B, M, P), image-major
+        views_cfg, loss_cfg = self.config.views, self.config.loss
+        if views_cfg.negative_mix:
+            negatives = mix_negatives(negatives, generator, alpha=views_cfg.mix_alpha)
+        return pose_contrastive(anchor, positive, negatives, loss_cfg.pose_temperature,
+                                positive_in_denominator=loss_cfg.pose_positive_in_denominator)
+
+    def recon_losses(self, model: nn.Module, face_feat: Tensor, pose_feat: Tensor,
+                     spans: Mapping[str, tuple[int, int]], views: "StepViews") -> dict[str, Tensor]:
+        """L_dis (swap reconstruction of s and ŝ) and L_orth on the noisy-input features."""
+        if views.recon_shared:  # s + n is pose_a; ŝ + n is the first of each image's M negatives
+            s0, s1 = spans["pose_a"]
+            n0, n1 = spans["pose_neg"]
+            rows_s = torch.arange(s0, s1, device=face_feat.device)
+            rows_hat = torch.arange(n0, n1, views.pose_neg.shape[1], device=face_feat.device)
+        else:
+            rows_s = torch.arange(*spans["recon_in"], device=face_feat.device)
+            rows_hat = torch.arange(*spans["recon_hat_in"], device=face_feat.device)
+        face, face_hat = face_feat[rows_s], face_feat[rows_hat]
+        pose, pose_hat = pose_feat[rows_s], pose_feat[rows_hat]
+        loss = self.config.loss
+        out: dict[str, Tensor] = {}
+        if loss.use_dis:
+            out["dis"] = swap_reconstruction(views.target, views.target_hat, face, face_hat, pose, pose_hat,
+                                             model.decode).total
+        if loss.use_orth:
+            gathered = [all_gather_with_grad(t) for t in (face, pose, face_hat, pose_hat)]
+            out["orth"] = (orthogonality(gathered[0], gathered[1], loss.orth_mode)
+                           + orthogonality(gathered[2], gathered[3], loss.orth_mode))
+        return out

@@ -1,0 +1,64 @@
+"""Pose swaps: decoding (face, pose) feature pairs, and drawing pairs of faces.
+
+Every place that decodes swapped features -- the L_dis loss (Liu et al.,
+CVPR 2023, Eq. 2), the training snapshots, the paper's reconstruction grid,
+swap fidelity and the figures -- goes through :func:`decode_pairs`, and every
+place that pairs faces A != B draws them with :func:`draw_swap_pairs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["decode_pairs", "swap_quad", "draw_swap_pairs", "SWAP_QUAD"]
+
+Decoder = Callable[[Tensor, Tensor], Tensor]
+
+#: the four reconstructions of L_dis, in the order :func:`swap_quad` returns them
+SWAP_QUAD = ("D(F_f,F_p)", "D(F_f,F_p^)", "D(F_f^,F_p)", "D(F_f^,F_p^)")
+
+
+def decode_pairs(decode: Decoder, pairs: Sequence[tuple[Tensor, Tensor]]) -> list[Tensor]:
+    """D(F_f, F_p) for each ``(face (B_i, D), pose (B_i, D))`` pair, in ONE decoder call.
+
+    Returns one (B_i, 3, H, W) tensor per pair. One call keeps the decoder fast;
+    with a BatchNorm decoder in training mode it also normalises over all pairs
+    at once (in eval mode the result equals separate calls).
+    """
+    if not pairs:
+        return []
+    for face, pose in pairs:
+        if face.shape != pose.shape:
+            raise ValueError(f"face {tuple(face.shape)} and pose {tuple(pose.shape)} features differ in shape")
+    faces = torch.cat([face for face, _ in pairs], dim=0)
+    poses = torch.cat([pose for _, pose in pairs], dim=0)
+    decoded = decode(faces, poses)  # (sum B_i, 3, H, W)
+    if decoded.shape[0] != faces.shape[0]:
+        raise ValueError(f"the decoder returned {decoded.shape[0]} images for {faces.shape[0]} feature rows")
+    return list(decoded.split([face.shape[0] for face, _ in pairs], dim=0))
+
+
+def swap_quad(decode: Decoder, face: Tensor, face_hat: Tensor, pose: Tensor, pose_hat: Tensor) -> Tensor:
+    """The four reconstructions of L_dis (Eq. 2) as (4, B, 3, H, W), in :data:`SWAP_QUAD` order.
+
+    Each takes its pose feature from the view it must reproduce:
+    D(F_f, F_p) -> s, D(F_f, F_p̂) -> ŝ, D(F_f̂, F_p) -> s, D(F_f̂, F_p̂) -> ŝ.
+    """
+    pairs = [(face, pose), (face, pose_hat), (face_hat, pose), (face_hat, pose_hat)]
+    return torch.stack(decode_pairs(decode, pairs), dim=0)
+
+
+def draw_swap_pairs(n: int, count: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """``min(count, n)`` random pairs (A, B) of indices below ``n`` with A != B.
+
+    A is a random permutation prefix; B is A shifted by a random non-zero offset
+    modulo ``n``, so a face is never paired with itself. Returns two int64 tensors.
+    """
+    if n < 2:
+        raise ValueError(f"pairs of distinct faces need at least 2 faces, got {n}")
+    a = torch.randperm(n, generator=generator)[:count]
+    b = (a + torch.randint(1, n, (len(a),), generator=generator)) % n
+    return a, b

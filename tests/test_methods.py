@@ -1,0 +1,103 @@
+"""The method registry and the one place that decides a method's terms, views and steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pclkit.config import ConfigError, resolve_config
+from pclkit.methods import (
+    MAIN_COMPARISON,
+    Method,
+    ablation_rows,
+    get_method,
+    label_to_name,
+    method_label,
+    method_names,
+    register,
+)
+from pclkit.models import build_model
+from pclkit.objective import PretrainObjective
+from pclkit.views import ViewBuilder
+
+
+def test_an_unknown_method_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown method 'byol'; known methods: pcl, simclr"):
+        get_method("byol")
+    with pytest.raises(ConfigError, match=r"unknown method 'byol'; known methods: pcl, simclr"):
+        resolve_config("smoke", {"method": "byol"})
+
+
+def test_registry_names_labels_and_main_comparison():
+    assert method_names() == ("pcl", "simclr")
+    assert [method_label(m) for m in MAIN_COMPARISON] == ["SimCLR", "PCL"]
+    assert label_to_name("PCL") == "pcl" and label_to_name("pixels (PCA)") is None
+    assert method_label("random init") == "random init"  # baselines pass through
+    assert get_method("simclr").features == ("F_s",) and not get_method("simclr").has_decoder
+    assert get_method("pcl").features == ("F_s", "F_f", "F_p", "F_fp") and get_method("pcl").has_decoder
+
+
+def test_a_registered_name_cannot_be_taken_twice_and_needs_a_label():
+    class Another(Method):
+        name = "pcl"
+        label = "PCL again"
+
+    with pytest.raises(ValueError, match="already registered"):
+        register(Another)
+
+    class Nameless(Method):
+        pass
+
+    with pytest.raises(ValueError, match="must set the class attributes name and label"):
+        register(Nameless)
+
+
+@pytest.mark.parametrize("row, terms, parts, unused", [
+    ("simclr", ("face",), ("face",), False),
+    ("dis", ("dis", "face"), ("face", "recon"), True),
+    ("dis_orth", ("dis", "orth", "face"), ("face", "recon"), True),
+    ("dis_orth_pose", ("dis", "orth", "pose", "face"), ("face", "pose", "recon"), False),
+    ("pcl", ("dis", "orth", "pose", "face"), ("face", "pose", "recon"), False),
+])
+def test_each_ablation_row_declares_its_terms_views_and_unused_parameters(row, terms, parts, unused):
+    config = resolve_config("smoke", ablation_rows()[row])
+    method = get_method(config.method)(config)
+    assert method.terms() == terms
+    assert [step.view_parts for step in method.steps()] == [parts]
+    assert method.leaves_parameters_unused() == unused
+
+
+def test_alternating_schedule_is_three_steps_with_their_own_views():
+    config = resolve_config("smoke", {"loss.schedule": "alternating"})
+    method = get_method("pcl")(config)
+    assert [(s.name, s.view_parts) for s in method.steps()] == [
+        ("recon", ("recon",)), ("face", ("face",)), ("pose", ("pose",))]
+    assert method.leaves_parameters_unused()
+
+
+def test_term_scales_weight_the_objective():
+    config = resolve_config("smoke", {"loss.orth_weight": 0.25})
+    method = get_method("pcl")(config)
+    assert method.term_scales({"alpha_pose": 0.5, "alpha_face": 1.5}) == {
+        "dis": 1.0, "orth": 0.25, "pose": 0.5, "face": 1.5}
+
+
+@pytest.mark.parametrize("name", ["simclr", "pcl"])
+def test_the_objective_gives_exactly_the_methods_terms_and_their_weighted_sum(name):
+    config = resolve_config("smoke", {"method": name, "model.width": 4, "model.image_size": 32,
+                                      "views.num_negatives": 2})
+    torch.manual_seed(0)
+    model = build_model(config.model)
+    method = get_method(name)(config)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(4, 3, 32, 32, generator=generator)
+    views = ViewBuilder(config).build(images, generator, method.steps()[0].view_parts)
+    weights = {"alpha_pose": 0.7, "alpha_face": 1.3}
+    terms = PretrainObjective(model, method)(views, weights, generator)
+    assert set(terms) == {*method.terms(), "loss"}
+    scales = method.term_scales(weights)
+    expected = sum(scales[t] * terms[t] for t in method.terms())
+    torch.testing.assert_close(terms["loss"], expected)
+    terms["loss"].backward()
+    # every trainable parameter is reached by the full objective
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
