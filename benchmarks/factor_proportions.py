@@ -56,7 +56,9 @@ def main() -> None:
         "pixel_expression_val_accuracy": round(100 * expression, 1),
         "fraction_abs_yaw_below_45": round(float((yaw < 45).float().mean()), 3),
         "pose_std_val": [round(v, 1) for v in factors["val"].pose.std(0).tolist()],
-        "effect_mean_abs_pixel_change_0_255": {k: round(v, 2) for k, v in effect_sizes(factors["val"][:500], args.threads).items()},
+        "effect_mean_abs_pixel_change_0_255": {
+            k: round(v, 2) for k, v in effect_sizes(factors["val"][:500], args.threads).items()
+        },
         "seconds": round(time.time() - t0, 1),
     }
     print(json.dumps(result, indent=2))

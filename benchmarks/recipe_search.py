@@ -27,7 +27,7 @@ from pclkit.checkpoint import load_model
 from pclkit.config import config_to_dict, load_config_file, resolve_config
 from pclkit.data.synthfaces import RENDERER_VERSION, SynthFaces, symmetric_pose_config
 from pclkit.evaluate import PIXELS, RANDOM_INIT, EvalConfig, evaluate_sources, random_init_model
-from pclkit.features import ImageSet, EncoderSource, FeatureCache, PixelSource, file_sha256, model_features
+from pclkit.features import EncoderSource, FeatureCache, ImageSet, PixelSource, file_sha256, model_features
 from pclkit.trainer import Trainer
 
 LOG = Path("benchmarks/results/recipe_search.jsonl")
@@ -43,7 +43,9 @@ SUMMARY = (
 )
 
 
-def validation_parts(limits: tuple[float, ...], prior: str, size: int, n_train: int = 3000, n_val: int = 2000) -> dict[str, ImageSet]:
+def validation_parts(
+    limits: tuple[float, ...], prior: str, size: int, n_train: int = 3000, n_val: int = 2000
+) -> dict[str, ImageSet]:
     """``train`` = SynthFaces train; ``val`` / ``test`` = even / odd validation identities (disjoint)."""
     config = symmetric_pose_config(limits, prior=prior)
     parts = {}
@@ -95,15 +97,25 @@ def main() -> None:
     sources: list[Any] = [EncoderSource(args.name, model, model_features(config.method),
                                         {"checkpoint_sha256": file_sha256(out / "last.pt")}, cache)]
     if args.baselines:
-        sources.append(EncoderSource(RANDOM_INIT, random_init_model(cfg, 0, "cpu"), ("F_s",), {"random": repr(cfg["model"])}, cache))
+        sources.append(
+            EncoderSource(RANDOM_INIT, random_init_model(cfg, 0, "cpu"), ("F_s",), {"random": repr(cfg["model"])}, cache)
+        )
         sources.append(PixelSource(PIXELS, int(model.feature_dims["F_s"])))
     rows = evaluate_sources(sources, parts, ecfg)
     metrics_path = out / "metrics.jsonl"
-    last_epoch = [json.loads(line) for line in metrics_path.read_text().splitlines() if '"epoch"' in line and '"kind": "epoch"' in line]
-    record = {"name": args.name, "method": args.method, "renderer": RENDERER_VERSION, "overrides": args.overrides, "train_seconds": round(train_s, 1),
-              "eval_seconds": round(time.time() - t0 - train_s, 1),
-              "final_losses": {k: round(v, 4) for k, v in (last_epoch[-1] if last_epoch else {}).items() if k.startswith("loss")},
-              "metrics": summarise(rows, args.name)}
+    last_epoch = [
+        json.loads(line) for line in metrics_path.read_text().splitlines() if '"epoch"' in line and '"kind": "epoch"' in line
+    ]
+    record = {
+        "name": args.name,
+        "method": args.method,
+        "renderer": RENDERER_VERSION,
+        "overrides": args.overrides,
+        "train_seconds": round(train_s, 1),
+        "eval_seconds": round(time.time() - t0 - train_s, 1),
+        "final_losses": {k: round(v, 4) for k, v in (last_epoch[-1] if last_epoch else {}).items() if k.startswith("loss")},
+        "metrics": summarise(rows, args.name),
+    }
     if args.baselines:
         record["random_init"] = summarise(rows, RANDOM_INIT)
         record["pixels"] = summarise([{**r, "feature": "F_s"} for r in rows if r["method"] == PIXELS], PIXELS)

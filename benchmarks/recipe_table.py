@@ -38,7 +38,9 @@ def main() -> None:
         version = record.get("renderer", 3)
         if version not in shown_baselines and "random_init" in record:
             for label in ("random_init", "pixels"):
-                print(f"| *{label}* (v{version}) | | " + " | ".join(fmt(record[label].get(key), s) for _, key, s in COLUMNS) + " |")
+                print(
+                    f"| *{label}* (v{version}) | | " + " | ".join(fmt(record[label].get(key), s) for _, key, s in COLUMNS) + " |"
+                )
             shown_baselines.add(version)
         metrics = record["metrics"]
         print(f"| {record['name']} (v{record.get('renderer', 3)}) | {record['train_seconds']:.0f} | "

@@ -109,7 +109,9 @@ def _batches(images: Tensor, labels: dict[str, Tensor], index: Tensor, size: int
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, images: Tensor, labels: dict[str, Tensor], index: Tensor, cfg: LearnabilityConfig) -> dict[str, Tensor]:
+def _predict(
+    model: nn.Module, images: Tensor, labels: dict[str, Tensor], index: Tensor, cfg: LearnabilityConfig
+) -> dict[str, Tensor]:
     model.eval()
     outs: dict[str, list[Tensor]] = {}
     for x, _ in _batches(images, labels, index, 256):
@@ -140,7 +142,9 @@ def run_learnability(cfg: LearnabilityConfig = LearnabilityConfig(), progress: b
     render_s = time.perf_counter() - t0
     log(f"rendered {len(train_ds) + len(test_ds)} images in {render_s:.0f} s")
     train_labels["identity"] = train_labels["identity"] - synth.identity_base["train"]
-    train_idx, heldout_idx = _split_train_heldout(train_labels, cfg.n_train_identities, cfg.heldout_per_identity, cfg.images_per_identity)
+    train_idx, heldout_idx = _split_train_heldout(
+        train_labels, cfg.n_train_identities, cfg.heldout_per_identity, cfg.images_per_identity
+    )
 
     model = SmallCNN(cfg.n_train_identities).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -169,7 +173,9 @@ def run_learnability(cfg: LearnabilityConfig = LearnabilityConfig(), progress: b
             running += float(loss.detach())
             step += 1
         epoch += 1
-        log(f"epoch {epoch}: {step} steps, mean loss {running / max(steps_per_epoch, 1):.3f}, {time.perf_counter() - start:.0f} s")
+        log(
+            f"epoch {epoch}: {step} steps, mean loss {running / max(steps_per_epoch, 1):.3f}, {time.perf_counter() - start:.0f} s"
+        )
     train_s = time.perf_counter() - start
 
     test = _predict(model, test_images, test_labels, torch.arange(len(test_ds)), cfg)

@@ -20,7 +20,8 @@ trainer's public attributes (``config``, ``model``, ``device``, ``step``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from pclkit.trainer import Trainer

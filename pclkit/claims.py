@@ -11,8 +11,9 @@ ablation rows of the method registry (:func:`pclkit.methods.ablation_rows`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pclkit.methods import MAIN_COMPARISON, ablation_rows, method_label, method_names
 from pclkit.protocols import CHANCE

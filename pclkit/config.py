@@ -25,6 +25,7 @@ import yaml
 
 from pclkit.data.synthfaces.factors import DEFAULT_CONFIG as SYNTH_DEFAULTS
 from pclkit.data.synthfaces.factors import DEFAULT_POSE_LIMITS
+from pclkit.methods import DEFAULT_METHOD
 from pclkit.models import ModelConfig
 
 PoseChange = Literal["flip", "roll", "render3d"]
@@ -234,7 +235,7 @@ class TrainConfig:
     """Everything that defines a pretraining run."""
 
     #: a registered method name (:func:`pclkit.methods.method_names`)
-    method: str = "pcl"
+    method: str = DEFAULT_METHOD
     seed: int = 0
     #: name of the preset the run started from (informational)
     preset: str = "default"
@@ -244,6 +245,8 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    #: the method's own knobs (its ``options_type``, e.g. PCFRL's calibration); checked by the method
+    method_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # the model section repeats the method; the top-level key is the one knob
@@ -257,6 +260,10 @@ class TrainConfig:
                  "views.pose_change 'render3d' re-renders SynthFaces; it needs data.source 'synth'")
         from pclkit.methods import get_method
 
+        try:
+            get_method(self.method).parse_options(self.method_options)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"method_options: {err}") from err
         problem = get_method(self.method).validate(self)
         _require(problem is None, f"method {self.method!r}: {problem}")
         _require(self.runtime.monitor_every == 0 or self.data.source == "synth",

@@ -26,9 +26,10 @@ import io
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,7 +100,9 @@ def open_folder(images_dir: str | Path, size: int, check: str = "decode") -> Any
         return FaceFolder(images_dir, size=size, check=check)
 
 
-def _batches(dataset: Any, batch_size: int, workers: int) -> Iterator[tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]]:
+def _batches(
+    dataset: Any, batch_size: int, workers: int
+) -> Iterator[tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]]:
     loader = DataLoader(_SafeItems(dataset), batch_size=batch_size, shuffle=False, num_workers=workers,
                         collate_fn=_collate)
     yield from loader

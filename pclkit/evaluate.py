@@ -28,16 +28,26 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from pclkit.data.synthfaces import DEFAULT_CONFIG, DEFAULT_POSE_LIMITS
-from pclkit.features import FEATURE_KEYS, EncoderSource, FeatureCache, ImageSet, PixelSource, file_sha256, model_features, parse_feature_names
+from pclkit.features import (
+    FEATURE_KEYS,
+    EncoderSource,
+    FeatureCache,
+    ImageSet,
+    PixelSource,
+    file_sha256,
+    model_features,
+    parse_feature_names,
+)
 from pclkit.probes import ProbeConfig
 from pclkit.protocols import (  # noqa: F401  (CHANCE: re-exported for pclkit.figures and the notebooks)
     CHANCE,
@@ -190,7 +200,11 @@ def checkpoint_labels(paths: Sequence[str | Path], configs: Sequence[Mapping[str
             base = pretrained_name(path)
         else:
             path = Path(path)
-            base = path.name if path.is_dir() else (path.parent.name if path.stem in ("last", "best", "final") and path.parent.name else path.stem)
+            base = (
+                path.name
+                if path.is_dir()
+                else (path.parent.name if path.stem in ("last", "best", "final") and path.parent.name else path.stem)
+            )
         label = base or str(config.get("method", "model"))
         while label in labels:
             label = f"{label}'"
@@ -201,7 +215,10 @@ def checkpoint_labels(paths: Sequence[str | Path], configs: Sequence[Mapping[str
 
 
 def checkpoint_file(path: str | Path) -> Path:
-    """The file of a checkpoint reference (run folder, file or ``pretrained:NAME``; see :func:`pclkit.checkpoint.checkpoint_path`)."""
+    """The file of a checkpoint reference (run folder, file or ``pretrained:NAME``).
+
+    See :func:`pclkit.checkpoint.checkpoint_path`.
+    """
     from pclkit.checkpoint import checkpoint_path
 
     return checkpoint_path(path)
@@ -259,7 +276,9 @@ def _learnability_items(payload: Mapping[str, Any], au_threshold: float) -> list
     return items
 
 
-def supervised_rows(path: str | Path, data: str, au_threshold: float = ProbeConfig.au_intensity_threshold) -> list[dict[str, Any]]:
+def supervised_rows(
+    path: str | Path, data: str, au_threshold: float = ProbeConfig.au_intensity_threshold
+) -> list[dict[str, Any]]:
     """Rows of the supervised reference for ``data`` (method ``supervised``, feature ``CNN``).
 
     Accepted JSON: the output of ``benchmarks/synthfaces_learnability.py`` (a
@@ -300,7 +319,9 @@ def supervised_rows(path: str | Path, data: str, au_threshold: float = ProbeConf
     return rows
 
 
-def evaluate_checkpoints(paths: Sequence[str | Path], config: EvalConfig = EvalConfig(), names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def evaluate_checkpoints(
+    paths: Sequence[str | Path], config: EvalConfig = EvalConfig(), names: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """Evaluate checkpoints (and, with ``config.baselines``, the baselines) -> tidy result rows.
 
     Rows: ``{"data", "method", "feature", "task", "metric", "seed", "value"}``.
@@ -391,8 +412,11 @@ def evaluate_checkpoint(path: str | Path, data: str = "synthfaces", **options: A
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoints", nargs="+",
-                        help="checkpoint files, run folders holding last.pt, or pretrained:NAME (models shipped in pclkit/weights)")
+    parser.add_argument(
+        "checkpoints",
+        nargs="+",
+        help="checkpoint files, run folders holding last.pt, or pretrained:NAME (models shipped in pclkit/weights)",
+    )
     parser.add_argument("--data", choices=DATASETS, default="synthfaces",
                         help="evaluation data (default: synthfaces); the real benchmarks need --root (layouts: data/README.md)")
     parser.add_argument("--out", type=Path, required=True, help="folder for results.csv / results.md / results.tex")
@@ -410,7 +434,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of the training data (RAF-DB, 300W-LP; DISFA training subjects) held out per seed "
                              "for validation (default 0.1)")
     parser.add_argument("--names", default=None, help="comma list of method labels, one per checkpoint")
-    parser.add_argument("--supervised-json", default=None, help="supervised reference JSON (benchmarks/synthfaces_learnability.py)")
+    parser.add_argument(
+        "--supervised-json", default=None, help="supervised reference JSON (benchmarks/synthfaces_learnability.py)"
+    )
     parser.add_argument("--cache-dir", default=".cache/features", help="feature cache folder ('' disables)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel and random-init baselines")
     parser.add_argument("--n-train", type=int, default=EvalConfig.n_train, help="SynthFaces probe-training images")
@@ -422,7 +448,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--au-threshold", type=float, default=ProbeConfig.au_intensity_threshold,
                         help="AU present at intensity >= this (default 0.4: DISFA level >= 2 of 0..5)")
-    parser.add_argument("--au-decision", default="val", help="AU decision threshold: 'val' (chosen on validation) or a probability")
+    parser.add_argument(
+        "--au-decision", default="val", help="AU decision threshold: 'val' (chosen on validation) or a probability"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--pose-limits", type=float, nargs=3, default=None, metavar=("YAW", "PITCH", "ROLL"),
                         help="SynthFaces pose half-ranges in degrees (default: the checkpoints' data.pose_limits)")

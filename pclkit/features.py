@@ -166,7 +166,9 @@ class FeatureCache:
         return path
 
 
-def cached(cache: FeatureCache | None, identity: Mapping[str, Any], compute: Callable[[], dict[str, Tensor]]) -> dict[str, Tensor]:
+def cached(
+    cache: FeatureCache | None, identity: Mapping[str, Any], compute: Callable[[], dict[str, Tensor]]
+) -> dict[str, Tensor]:
     """``compute()`` unless ``cache`` holds features for ``identity``; store what is computed."""
     if cache is not None:
         hit = cache.load(identity)
@@ -271,7 +273,9 @@ class EncoderSource:
         self.batch_size, self.device, self.bf16, self.progress = batch_size, device, bf16, progress
         self._features: dict[str, dict[str, Tensor]] = {}
 
-    def features(self, parts: Mapping[str, ImageSet], fit_rows: Mapping[str, Tensor] | None = None) -> dict[str, dict[str, Tensor]]:
+    def features(
+        self, parts: Mapping[str, ImageSet], fit_rows: Mapping[str, Tensor] | None = None
+    ) -> dict[str, dict[str, Tensor]]:
         """``{feature: {part: (N, D)}}``; ``fit_rows`` is ignored (a frozen encoder fits nothing)."""
         for part in parts.values():
             if part.name in self._features:
@@ -292,7 +296,9 @@ class PixelSource:
         self.method, self.names, self.dim, self.threads = method, ("pixels",), dim, threads
         self._fitted: dict[bytes, dict[str, Tensor]] = {}
 
-    def features(self, parts: Mapping[str, ImageSet], fit_rows: Mapping[str, Tensor] | None = None) -> dict[str, dict[str, Tensor]]:
+    def features(
+        self, parts: Mapping[str, ImageSet], fit_rows: Mapping[str, Tensor] | None = None
+    ) -> dict[str, dict[str, Tensor]]:
         """``{"pixels": {part: (N, dim)}}``; the PCA sees only the rows ``fit_rows[part]`` (the training set)."""
         from pclkit.threads import torch_threads
 

@@ -24,8 +24,9 @@ Figures (file stems under ``figures/``, each as PDF, SVG and PNG):
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -42,7 +42,13 @@ def gallery_rows(identity: int = 3, columns: int = 9, other_identities: int = 9,
     expressions = make_factors([identity] * len(EXPRESSIONS), expression=list(range(len(EXPRESSIONS))))
     rows.append(GalleryRow("expressions", list(EXPRESSIONS), expressions))
     others = list(range(first_other, first_other + other_identities))
-    rows.append(GalleryRow("identities", [f"id {i}" for i in others], make_factors(others, pose=_sweep([0.0] * len(others), 0) + torch.tensor([15.0, 0.0, 0.0]))))
+    rows.append(
+        GalleryRow(
+            "identities",
+            [f"id {i}" for i in others],
+            make_factors(others, pose=_sweep([0.0] * len(others), 0) + torch.tensor([15.0, 0.0, 0.0])),
+        )
+    )
     return rows
 
 

@@ -23,7 +23,8 @@ are not from the PCL paper, which cannot measure swaps against ground truth):
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pclkit.methods import MAIN_COMPARISON, get_method, method_label
 from pclkit.protocols import CHANCE, PIXELS, RANDOM_INIT
@@ -62,7 +63,9 @@ def learning_checks(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] | 
         return stats.get((data, method, feature, task, metric))
 
     def beats(ours: Any, theirs: Any) -> tuple[float, bool]:
-        spread = ((ours.std if ours.std == ours.std else 0.0) ** 2 + (theirs.std if theirs.std == theirs.std else 0.0) ** 2) ** 0.5
+        ours_std = ours.std if ours.std == ours.std else 0.0  # NaN (the std of a single value) counts as 0
+        theirs_std = theirs.std if theirs.std == theirs.std else 0.0
+        spread = (ours_std**2 + theirs_std**2) ** 0.5
         gap = ours.mean - theirs.mean
         return gap, gap > spread
 

@@ -24,8 +24,9 @@ class PretrainObjective(nn.Module):
     """Loss terms of one step for ``method`` on ``model``.
 
     ``forward(views, weights, generator)`` returns a dict of scalar tensors:
-    the method's active terms (unweighted) and ``loss`` (their weighted sum,
-    the thing to backpropagate). ``weights`` holds the DWA ``alpha_<term>``.
+    the method's active terms (unweighted), any diagnostics it reports (not
+    optimised; names outside ``method.terms()``), and ``loss`` (the weighted sum
+    of the terms, the thing to backpropagate). ``weights`` holds the DWA ``alpha_<term>``.
     """
 
     def __init__(self, model: nn.Module, method: Method, channels_last: bool = False) -> None:
@@ -36,11 +37,9 @@ class PretrainObjective(nn.Module):
 
     def forward(self, views: StepViews, weights: dict[str, float],
                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        images, spans = views.encoder_input()  # (N, 3, S, S): every view group of the step
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        features = self.model(images)  # {"F_s": (N, D_s), ...}: the method's features
-        terms = self.method.loss_terms(self.model, views, features, spans, generator)
+        # by default one encoder pass over all view groups, then the method's terms
+        terms = self.method.compute_terms(self.model, views, generator, self.channels_last)
         scales = self.method.term_scales(weights)
-        total = sum(scales[name] * value for name, value in terms.items())
+        # entries that are not loss terms (a method's diagnostics, e.g. "diag_<name>") are logged, not optimised
+        total = sum(scales[name] * value for name, value in terms.items() if name in scales)
         return {**terms, "loss": total}

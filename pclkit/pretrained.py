@@ -30,8 +30,9 @@ import io
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -100,7 +101,11 @@ def read_manifest(weights_dir: str | os.PathLike | None = None) -> dict[str, Any
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise PretrainedError(f"cannot read {path}: {err}") from err
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT or not isinstance(manifest.get("models"), dict):
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != MANIFEST_FORMAT
+        or not isinstance(manifest.get("models"), dict)
+    ):
         raise PretrainedError(f"{path} is not a {MANIFEST_FORMAT} manifest")
     return manifest
 

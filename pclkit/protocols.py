@@ -25,9 +25,10 @@ task, metric, seed, value}`` (:func:`result_rows`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -298,7 +299,7 @@ def cmu_tasks(source: Any, image_sets: Mapping[str, ImageSet], seed: int, cfg: E
         for name, by_set in feats.items():
             x = by_set["all"]
 
-            def sets(key: str, index_sets: tuple[Tensor, ...] = subject_rows) -> list[Split]:
+            def sets(key: str, index_sets: tuple[Tensor, ...] = subject_rows, *, x: Tensor = x) -> list[Split]:
                 return [Split(x[index], labels[key][index]) for index in index_sets]
 
             results = [
@@ -339,11 +340,14 @@ def chance_rows(image_sets: Mapping[str, ImageSet], seed: int, cfg: EvalConfig) 
         test = image_sets["test"].labels
         emit("expression", majority(train["expression"], test["expression"], 7))
         present = test["aus"] >= cfg.probe.au_intensity_threshold
-        f1 = {f"f1_{name}": binary_f1(torch.ones(len(present), dtype=torch.bool), present[:, a]) for a, name in enumerate(AU_NAMES)}
+        f1 = {
+            f"f1_{name}": binary_f1(torch.ones(len(present), dtype=torch.bool), present[:, a]) for a, name in enumerate(AU_NAMES)
+        }
         emit("au", {**f1, "f1_mean": float(torch.tensor(list(f1.values())).nanmean())})
         guess = train["pose"].float().mean(0).expand_as(test["pose"])
         mae, r2 = (guess - test["pose"]).abs().mean(0), r2_scores(guess, test["pose"].float())
-        metrics = {f"mae_{n}": v.item() for n, v in zip(("yaw", "pitch", "roll"), mae)} | {"mae_mean": mae.mean().item(), "r2_mean": r2.mean().item()}
+        metrics = {f"mae_{n}": v.item() for n, v in zip(("yaw", "pitch", "roll"), mae)}
+        metrics |= {"mae_mean": mae.mean().item(), "r2_mean": r2.mean().item()}
         emit("head_pose", metrics)
         emit("verification_cross_pose", {"accuracy": 0.5})
     else:
@@ -390,7 +394,9 @@ def swap_fidelity(model: nn.Module, image_set: ImageSet, n_pairs: int, seed: int
             ia, ib = a[start:start + cfg.batch_size], b[start:start + cfg.batch_size]
             xa, xb = to_model_input(images[ia], size, cfg.device), to_model_input(images[ib], size, cfg.device)
             fa, fb = model.forward_features(xa), model.forward_features(xb)
-            swapped, recon = (x.float().cpu() for x in decode_pairs(model.decode, [(fa["F_f"], fb["F_p"]), (fa["F_f"], fa["F_p"])]))
+            swapped, recon = (
+                x.float().cpu() for x in decode_pairs(model.decode, [(fa["F_f"], fb["F_p"]), (fa["F_f"], fa["F_p"])])
+            )
             target = render(Factors.combine(image_set.factors[ia], image_set.factors[ib]), size)
             # the truth passes through the same 8-bit quantisation as the inputs
             target = (target * 255).round() / 255

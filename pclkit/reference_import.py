@@ -70,9 +70,10 @@ import json
 import pickle
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -343,7 +344,9 @@ def _shape_errors(renamed: Mapping[str, Tensor], expected: Mapping[str, Tensor])
     ]
 
 
-def _missing(renamed: Mapping[str, Tensor], expected: Mapping[str, Tensor], encoder_only: bool) -> tuple[list[str], list[str], list[str]]:
+def _missing(
+    renamed: Mapping[str, Tensor], expected: Mapping[str, Tensor], encoder_only: bool
+) -> tuple[list[str], list[str], list[str]]:
     """``(missing, filled BN counters, randomly initialised)`` pclkit keys."""
     missing, filled, random_init = [], [], []
     for key in expected:

@@ -24,9 +24,10 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -218,14 +219,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ablation", action="store_true", help="add the paper's ablation rows")
     parser.add_argument("--pose-view", nargs="+", choices=POSE_VIEWS, default=["preset"],
                         help="pose-changing view(s) for PCL; the first is the main one (default: the preset's own)")
-    parser.add_argument("--cmu", type=Path, default=None, help="CMU faces folder (default: ../shared/data/cmu_faces or $PCLKIT_CMU)")
+    parser.add_argument(
+        "--cmu", type=Path, default=None, help="CMU faces folder (default: ../shared/data/cmu_faces or $PCLKIT_CMU)"
+    )
     parser.add_argument("--no-cmu", action="store_true", help="skip the CMU faces evaluation")
     parser.add_argument("--runs", type=Path, default=ReproducePlan.runs_dir, help="folder of the run folders")
     parser.add_argument("--results", type=Path, default=ReproducePlan.results_dir, help="folder for tables")
     parser.add_argument("--figures", type=Path, default=ReproducePlan.figures_dir, help="folder for figures")
     parser.add_argument("--eval-seeds", type=int, default=ReproducePlan.eval_seeds, help="probe seeds per run")
-    parser.add_argument("--supervised-minutes", type=float, default=0.0,
-                        help="also train the supervised reference for this many minutes (0: reuse results/…/supervised.json if present)")
+    parser.add_argument(
+        "--supervised-minutes",
+        type=float,
+        default=0.0,
+        help="also train the supervised reference for this many minutes (0: reuse results/…/supervised.json if present)",
+    )
     parser.add_argument("--no-figures", action="store_true", help="skip figure generation")
     parser.add_argument("--quick", action="store_true",
                         help="small evaluation/figure sizes (pipeline check; use with --preset smoke)")

@@ -19,8 +19,9 @@ CMU faces folder for everyone (``$PCLKIT_CMU`` or ``../shared/data/cmu_faces``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pclkit.methods import method_label
 

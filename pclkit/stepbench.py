@@ -13,26 +13,44 @@ import torch
 from pclkit import distributed
 from pclkit.batches import MemoryBatches
 from pclkit.config import TrainConfig, resolve_config
+from pclkit.flops import PartTimer, count_step_flops
 from pclkit.runtime import select_device
 from pclkit.trainer import Trainer
 
 
-def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2) -> dict[str, float]:
-    """Time the training step of ``config`` on random images (no data loading, no I/O in the loop).
+def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile: bool = True) -> dict[str, Any]:
+    """Time the training step of ``config`` on one fixed batch (no data loading, no I/O in the loop).
+
+    The batch is random images, or SynthFaces faces with their factors when the
+    pose change re-renders them (``render3d``, the ``synth_cpu`` recipe).
 
     Runs the exact :meth:`Trainer.train_step` (views, one encoder pass,
     backward, optimiser) ``warmup + steps`` times on one fixed batch and
     returns medians: ``seconds_per_step``, ``img_per_s`` (source images of
     the batch per wall second), ``cpu_seconds_per_step`` / ``img_per_cpu_s``
     (process CPU time, all threads) and ``encoder_images_per_step`` (all views).
+
+    With ``profile``, after the timed steps: ``flops_per_step`` (matmuls and
+    convolutions, forward + backward, counted by :func:`pclkit.flops.count_step_flops`) and ``seconds_by_part`` (mean of
+    ``steps`` more steps timed part by part with :class:`pclkit.flops.PartTimer`;
+    the hooks do not touch the headline timing).
     """
     import tempfile
 
     device = select_device(config.runtime.device)
     size, batch = config.model.image_size, config.optim.batch_size
-    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    factors = pose = None
+    if config.views.pose_change == "render3d":  # re-renders ŝ: needs SynthFaces images and their factors
+        from pclkit.data.synthfaces import synthfaces_split
+
+        faces = synthfaces_split("train", batch, size, config.data.seed, config.data.pose_limits, config.data.pose_prior)
+        images, labels = faces.tensors(progress=False)
+        factors, pose = faces.factors, labels["pose"]
+    else:
+        images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8,
+                               generator=torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as tmp:
-        source = MemoryBatches(images, batch, distributed.DistInfo(), config.seed, device)
+        source = MemoryBatches(images, batch, distributed.DistInfo(), config.seed, device, pose=pose, factors=factors)
         trainer = Trainer(config, tmp, batches=source)
         batches = next(trainer.batches.epoch(0, 0, trainer._streams()))
         encoded: list[int] = []
@@ -48,6 +66,16 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2) -> dict
                 torch.cuda.synchronize(device)
             times.append(time.perf_counter() - start)
             cpu_times.append(time.process_time() - cpu_start)
+        encoder_images = float(sum(encoded))  # of the last timed step
+        profiled: dict[str, Any] = {}
+        if profile:
+            flops = count_step_flops(lambda: trainer.train_step(batches))
+            timer = PartTimer(trainer.model, trainer.optimizer)
+            with timer.attached(trainer.views, "build"):
+                for _ in range(steps):
+                    with timer.step():
+                        trainer.train_step(batches)
+            profiled = {"flops_per_step": flops, "seconds_by_part": timer.mean_seconds()}
 
     def median(values: list[float]) -> float:
         return sorted(values[warmup:])[len(values[warmup:]) // 2]
@@ -58,7 +86,8 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2) -> dict
         # CPU seconds of all threads: on a shared machine wall time depends on the neighbours
         "cpu_seconds_per_step": median(cpu_times),
         "img_per_cpu_s": batch / median(cpu_times),
-        "encoder_images_per_step": float(sum(encoded)),
+        "encoder_images_per_step": encoder_images,
+        **profiled,
     }
 
 

@@ -18,8 +18,9 @@ changes no global matplotlib state::
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Literal, Sequence
+from typing import Literal
 
 import matplotlib
 from matplotlib.figure import Figure

@@ -19,9 +19,10 @@ import csv
 import json
 import math
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from pclkit.features import DISPLAY_NAMES, FEATURE_KEYS, LATEX_NAMES
 from pclkit.protocols import BRANCH_FEATURES, CHANCE, DATA_INFO, PIXELS, RANDOM_INIT, REFERENCE_LABELS, SUPERVISED
@@ -255,7 +256,12 @@ def to_latex(table: Table, label: str | None = None, bold_best: bool = True) -> 
     ]
     if label:
         out.append(rf"\label{{{label}}}")
-    out += [rf"\begin{{tabular}}{{l{'r' * len(table.headers)}}}", r"\toprule", " & " + " & ".join(table.latex_headers) + r" \\", r"\midrule"]
+    out += [
+        rf"\begin{{tabular}}{{l{'r' * len(table.headers)}}}",
+        r"\toprule",
+        " & " + " & ".join(table.latex_headers) + r" \\",
+        r"\midrule",
+    ]
     for i, (name, line) in enumerate(zip(names, table.cells)):
         texts = []
         for j, (cell, col) in enumerate(zip(line, table.columns)):
@@ -329,20 +335,33 @@ def au_columns(rows: Iterable[Mapping[str, Any]]) -> tuple[Column, ...]:
 
 _EXPRESSION = (percent("expression", "accuracy", "Acc ↑"), percent("expression", "mean_class_accuracy", "Mean class acc ↑"),
                percent("expression_knn", "accuracy", "kNN acc ↑"))
-_VERIFICATION = (percent("verification", "accuracy", "Acc ↑"),
-                 percent("verification", "accuracy_fold_std", "± over folds", higher_is_better=None),
-                 percent("verification", "auc", "ROC-AUC ↑"), percent("verification", tar_metric_name(TAR_FARS[0]), "TAR@FAR=1e-3 ↑"))
+_VERIFICATION = (
+    percent("verification", "accuracy", "Acc ↑"),
+    percent("verification", "accuracy_fold_std", "± over folds", higher_is_better=None),
+    percent("verification", "auc", "ROC-AUC ↑"),
+    percent("verification", tar_metric_name(TAR_FARS[0]), "TAR@FAR=1e-3 ↑"),
+)
 #: the main columns of each real benchmark's tables
 REAL_COLUMNS: dict[str, tuple[Column, ...]] = {
     "rafdb": _EXPRESSION,
     "fer2013": _EXPRESSION,
     "lfw": _VERIFICATION,
     "cplfw": _VERIFICATION,
-    "disfa": tuple(percent("au", f"f1_AU{au}", f"AU{au}") for au in (1, 2, 4, 6, 9, 12, 25, 26)) + (percent("au", "f1_mean", "Mean F1 ↑"),),
-    "aflw2000": (degrees("head_pose", "mae_yaw", "Yaw ↓", 2), degrees("head_pose", "mae_pitch", "Pitch ↓", 2),
-                 degrees("head_pose", "mae_roll", "Roll ↓", 2), degrees("head_pose", "mae_mean", "MAE ↓", 2)),
-    "folder": (percent("classification", "accuracy", "Acc ↑"), percent("classification", "mean_class_accuracy", "Mean class acc ↑"),
-               percent("classification_knn", "accuracy", "kNN acc ↑")),
+    "disfa": (
+        *(percent("au", f"f1_AU{au}", f"AU{au}") for au in (1, 2, 4, 6, 9, 12, 25, 26)),
+        percent("au", "f1_mean", "Mean F1 ↑"),
+    ),
+    "aflw2000": (
+        degrees("head_pose", "mae_yaw", "Yaw ↓", 2),
+        degrees("head_pose", "mae_pitch", "Pitch ↓", 2),
+        degrees("head_pose", "mae_roll", "Roll ↓", 2),
+        degrees("head_pose", "mae_mean", "MAE ↓", 2),
+    ),
+    "folder": (
+        percent("classification", "accuracy", "Acc ↑"),
+        percent("classification", "mean_class_accuracy", "Mean class acc ↑"),
+        percent("classification_knn", "accuracy", "kNN acc ↑"),
+    ),
 }
 REAL_TITLES = {"rafdb": "RAF-DB expression, 7 classes, test list", "fer2013": "FER-2013 expression, 7 classes, PrivateTest",
                "lfw": "LFW verification, 10-fold", "cplfw": "CPLFW verification, 10-fold",
@@ -389,10 +408,14 @@ def real_table_specs(rows: Sequence[Mapping[str, Any]], data: str, main_lines: t
              "features": TableSpec(f"{data}: feature comparison", columns, feature_lines, "both", note)}
     task = REAL_CLASS_TASKS.get(data)
     if task:
-        metrics = dict.fromkeys(r["metric"] for r in rows if r["data"] == data and r["task"] == task and str(r["metric"]).startswith("acc_"))
-        lines = tuple(line for line in dict.fromkeys(main_lines + feature_lines) if line[0] != CHANCE)  # a constant guess: 100 % on one class
-        specs["per_class"] = TableSpec(f"{data}: accuracy per class (linear probe)", tuple(percent(task, m, m[4:]) for m in metrics),
-                                       lines, "both", note)
+        metrics = dict.fromkeys(
+            r["metric"] for r in rows if r["data"] == data and r["task"] == task and str(r["metric"]).startswith("acc_")
+        )
+        # without the chance line: a constant guess scores 100 % on one class
+        lines = tuple(line for line in dict.fromkeys(main_lines + feature_lines) if line[0] != CHANCE)
+        specs["per_class"] = TableSpec(
+            f"{data}: accuracy per class (linear probe)", tuple(percent(task, m, m[4:]) for m in metrics), lines, "both", note
+        )
     return specs
 
 
@@ -423,10 +446,21 @@ def result_tables(rows: Sequence[Mapping[str, Any]], data: str | None = None, ma
     note = seeds_note([r for r in rows if r["method"] != DATA_INFO], learned)
     main_name = DISPLAY_NAMES.get(main_feature, main_feature)
     specs = {
-        "main": TableSpec(f"{data}: linear evaluation ({main_name}; pixel baseline: PCA of raw pixels)", columns, lines(main_lines), "method", note),
+        "main": TableSpec(
+            f"{data}: linear evaluation ({main_name}; pixel baseline: PCA of raw pixels)",
+            columns,
+            lines(main_lines),
+            "method",
+            note,
+        ),
         "features": TableSpec(f"{data}: feature comparison", columns, lines(feature_lines), "both", note),
-        "disentanglement": TableSpec(f"{data}: disentanglement (F_f vs F_p)", disentanglement_columns(data),
-                                     lines((m, f) for m in learned for f in BRANCH_FEATURES), "both", note),
+        "disentanglement": TableSpec(
+            f"{data}: disentanglement (F_f vs F_p)",
+            disentanglement_columns(data),
+            lines((m, f) for m in learned for f in BRANCH_FEATURES),
+            "both",
+            note,
+        ),
     }
     if data in REAL_COLUMNS:  # each benchmark's own columns; main, features, per-class accuracy
         specs = real_table_specs(rows, data, lines(main_lines), lines(feature_lines), note)

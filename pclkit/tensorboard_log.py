@@ -22,8 +22,9 @@ at once with a message that says ``pip install tensorboard``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pclkit.callbacks import Record, TrainerCallback
 from pclkit.config import ConfigError

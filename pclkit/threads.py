@@ -7,8 +7,8 @@ spin); hot loops that are known to be small set the count for their block only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 

@@ -69,6 +69,12 @@ from pclkit.threads import torch_threads
 from pclkit.views import ViewBuilder
 
 
+def record_key(name: str) -> str:
+    """Key of a step value in ``metrics.jsonl``: ``loss``, ``loss_<term>``, and ``alpha_*`` (DWA weights)
+    and ``diag_*`` (a method's diagnostics) as they are."""
+    return name if name == "loss" or name.startswith(("alpha_", "diag_")) else f"loss_{name}"
+
+
 class NonFiniteLossError(FloatingPointError):
     """A loss term became NaN or infinite; training stopped before the optimiser step."""
 
@@ -86,7 +92,7 @@ def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch
         dataset = synthfaces_split("train", config.data.n, size, config.data.seed,
                                    config.data.pose_limits, config.data.pose_prior)
         images, labels = dataset.tensors(progress=dist.is_main)
-        factors = dataset.factors if config.views.pose_change == "render3d" else None
+        factors = dataset.factors  # render3d re-renders from them; diagnostics read the identities
         return MemoryBatches(images, config.optim.batch_size, dist, config.seed, device,
                              pose=labels.get("pose"), factors=factors)
     from pclkit.data import FaceFolder
@@ -314,6 +320,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.method.after_optimizer_step(unwrap(self.model), self.step, self.total_steps)
 
     def train_step(self, batches: tuple[Batch, ...]) -> dict[str, float]:
         """One iteration: the method's optimiser steps (one joint step, or the alternating sub-steps).
@@ -354,9 +361,7 @@ class Trainer:
             self.dwa.update([means[name] for name in self.dwa_terms])
         if self.metrics is not None:
             record = {"kind": "epoch", "epoch": epoch, "step": self.step, "seconds": epoch_seconds}
-            record.update({("loss" if k == "loss" else f"loss_{k}"): v for k, v in means.items()
-                           if not k.startswith("alpha_")})
-            record.update({k: v for k, v in means.items() if k.startswith("alpha_")})
+            record.update({record_key(k): v for k, v in means.items()})
             self.log(record)
         self.meter = EpochMeter()
 
@@ -365,7 +370,7 @@ class Trainer:
             return
         record: dict[str, Any] = {"kind": "step", "step": self.step, "epoch": epoch}
         for key, value in values.items():
-            record["loss" if key == "loss" else (key if key.startswith("alpha_") else f"loss_{key}")] = value
+            record[record_key(key)] = value
         record["lr"] = self.scheduler.get_last_lr()[0]
         record["img_per_s"] = self.config.optim.batch_size * self._streams() / max(seconds, 1e-9)
         self.log(record)

@@ -16,6 +16,11 @@ PCL (Liu et al., CVPR 2023, Sec. 3), per image s of the batch:
 SimCLR (Chen et al., ICML 2020) uses only the two face views, so the ablation
 from SimCLR to PCL changes the objective, not the face views.
 
+Multi-crop (part ``multicrop``; DINO, Caron et al., ICCV 2021, used by the ProS
+reading of :mod:`pclkit.methods`): two global random resized crops at the model
+side (area in ``views.crop_scale``) and L smaller local crops (:class:`MultiCrop`),
+each appearance-augmented (colour, grey, blur: ``views.appearance``); no flip.
+
 Everything is batched: the M negatives of B images are one (B*M) batch for
 the appearance augmentation; no per-image Python loop.
 """
@@ -58,6 +63,13 @@ class StepViews:
     target, target_hat: (B, 3, S, S) clean s and ŝ.
     recon_shared: the noisy s and ŝ were not added as separate groups: they are
         ``pose_a`` and ``pose_neg[:, 0]`` (``views.share_recon_views``).
+    global_views: (B, 2, 3, S, S) two global crops; local_views: (B, L, 3, s, s) local
+        crops at a smaller side s (multi-crop). Two sizes: they are never part of
+        :meth:`encoder_input`; a method that uses them runs its own passes.
+    truth_identity: (B,) long identity of each image; truth_pose: (B, 3) its head pose
+        (yaw, pitch, roll) in degrees -- when the data knows them (SynthFaces). For
+        diagnostics only (e.g. scoring a false-negative detector); never used by a loss,
+        and not encoder input (:meth:`encoder_input` takes image groups only).
     """
 
     face_a: Tensor | None = None
@@ -69,7 +81,11 @@ class StepViews:
     recon_hat_in: Tensor | None = None
     target: Tensor | None = None
     target_hat: Tensor | None = None
+    global_views: Tensor | None = None
+    local_views: Tensor | None = None
     recon_shared: bool = False
+    truth_identity: Tensor | None = None
+    truth_pose: Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -110,6 +126,32 @@ class StepViews:
         return torch.cat(parts, dim=0), spans
 
 
+@dataclass(frozen=True)
+class MultiCrop:
+    """The local crops of multi-crop (DINO, Caron et al., ICCV 2021: 10 crops of 96 px, area 5-40%,
+    beside 2 global crops of 224 px, area 40-100%); the global crops use ``views.crop_scale``.
+
+    local_crops: L local crops per image (0: global crops only).
+    local_size: side s of the local crops; None = half the model side (32 px at 64 px).
+    local_scale: range of a local crop's area as a fraction of the image.
+    """
+
+    local_crops: int = 4
+    local_size: int | None = None
+    local_scale: tuple[float, float] = (0.05, 0.4)
+
+    @classmethod
+    def from_config(cls, config: TrainConfig) -> "MultiCrop":
+        """``views.local_crops`` / ``local_size`` / ``local_scale`` where the config has these keys, else the defaults."""
+        default = cls()
+        return cls(**{name: getattr(config.views, name, getattr(default, name))
+                      for name in ("local_crops", "local_size", "local_scale")})
+
+    def side(self, image_size: int) -> int:
+        """The local crops' side s for a model side ``image_size``."""
+        return self.local_size if self.local_size is not None else image_size // 2
+
+
 class ViewBuilder:
     """Makes :class:`StepViews` from clean image batches, following a :class:`TrainConfig`.
 
@@ -130,6 +172,7 @@ class ViewBuilder:
         self.share_recon_views = views.share_recon_views
         self.appearance = AppearanceAugment(**views.appearance)
         self.pose_change = make_pose_change(views.pose_change, **views.pose_change_options)
+        self.multicrop = MultiCrop.from_config(config)
 
     def face_views(self, images: Tensor, generator: torch.Generator, images_hat: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Two face views per image (quadrant patches or whole-face crops), each appearance-augmented: 2 x (B, 3, S, S).
@@ -154,6 +197,23 @@ class ViewBuilder:
         both = self.appearance(torch.cat([patch_a, patch_b], dim=0), generator)
         return both.chunk(2, dim=0)
 
+    def multicrop_views(self, images: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """Two global crops (B, 2, 3, S, S) and L local crops (B, L, 3, s, s) per image, appearance-augmented.
+
+        One batched crop and one augmentation call per size; rows are image-major.
+        """
+        batch, spec = images.shape[0], self.multicrop
+        global_a, global_b = random_resized_crops(images, generator, scale=self.crop_scale, out_size=self.out_size)
+        global_views = self.appearance(torch.cat([global_a, global_b], dim=0), generator)
+        global_views = torch.stack(global_views.chunk(2, dim=0), dim=1)  # (B, 2, 3, S, S)
+        if spec.local_crops == 0:
+            return global_views, None
+        boxes = sample_crop_boxes(batch * spec.local_crops, generator, spec.local_scale, device=images.device)
+        side = spec.side(self.out_size)
+        local_views = crop_and_resize(images.repeat_interleave(spec.local_crops, dim=0), boxes, side)
+        local_views = self.appearance(local_views, generator)
+        return global_views, local_views.reshape(batch, spec.local_crops, 3, side, side)
+
     def build(
         self,
         images: Tensor,
@@ -165,12 +225,20 @@ class ViewBuilder:
         """Views of ``images`` (B, 3, S, S) float in [0, 1].
 
         ``pose`` (B, 3) and ``factors`` (SynthFaces :class:`Factors`) are passed
-        to the pose change (``render3d`` needs ``factors``).
+        to the pose change (``render3d`` needs ``factors``); they also fill the
+        diagnostic ``truth_pose`` (``pose``, else ``factors.pose``) and
+        ``truth_identity`` (``factors.identity``) of the views.
         """
-        unknown = set(parts) - {"face", "pose", "recon"}
+        unknown = set(parts) - {"face", "pose", "recon", "multicrop"}
         if unknown:
-            raise ValueError(f"unknown view parts {sorted(unknown)}; use face, pose, recon")
+            raise ValueError(f"unknown view parts {sorted(unknown)}; use face, pose, recon, multicrop")
         views = StepViews()
+        truth_pose = pose if pose is not None else getattr(factors, "pose", None)
+        truth_identity = getattr(factors, "identity", None)
+        views.truth_pose = truth_pose.to(images.device) if truth_pose is not None else None
+        views.truth_identity = truth_identity.to(images.device) if truth_identity is not None else None
+        if "multicrop" in parts:
+            views.global_views, views.local_views = self.multicrop_views(images, generator)
         across = "face" in parts and self.face_across_pose
         if "face" in parts and not across:
             views.face_a, views.face_b = self.face_views(images, generator)

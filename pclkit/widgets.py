@@ -14,8 +14,9 @@ from :mod:`pclkit.viz`, and tests drive the widgets by setting ``slider.value``
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch

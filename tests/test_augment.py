@@ -241,7 +241,7 @@ def test_quadrant_patches_come_from_two_quadrants_and_do_not_overlap():
     quadrant_a = (ax0 >= 0.5).long() + 2 * (ay0 >= 0.5).long()
     quadrant_b = (bx0 >= 0.5).long() + 2 * (by0 >= 0.5).long()
     # each patch lies inside its quadrant
-    for x0, y0, x1, y1, q in ((ax0, ay0, ax1, ay1, quadrant_a), (bx0, by0, bx1, by1, quadrant_b)):
+    for _, _, x1, y1, q in ((ax0, ay0, ax1, ay1, quadrant_a), (bx0, by0, bx1, by1, quadrant_b)):
         assert ((x1 <= 0.5 + 1e-6) | (q % 2 == 1)).all() and ((y1 <= 0.5 + 1e-6) | (q // 2 == 1)).all()
     assert (quadrant_a != quadrant_b).all()
     overlap_x = torch.minimum(ax1, bx1) - torch.maximum(ax0, bx0)

@@ -22,8 +22,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -93,8 +93,8 @@ def browser_tools():
     except ImportError:
         pytest.skip("the playwright Python package is not installed (pip install playwright)")
     try:
-        import jupyterlab  # noqa: F401
         import ipywidgets  # noqa: F401
+        import jupyterlab  # noqa: F401
     except ImportError as err:
         pytest.skip(f"JupyterLab/ipywidgets missing: {err}")
     if not NOTEBOOK.exists():

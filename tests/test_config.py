@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from pclkit.methods import ablation_rows, get_method
-
 from pclkit.config import (
     ConfigError,
     TrainConfig,
@@ -18,6 +16,7 @@ from pclkit.config import (
     resolve_config,
     save_config,
 )
+from pclkit.methods import ablation_rows, get_method
 
 
 def test_shipped_presets_resolve_and_differ():
@@ -70,7 +69,7 @@ def test_overrides_parse_yaml_scalars_and_dotted_keys():
         ("nope=1", r"unknown config key 'nope'; valid keys in config: method, seed"),
         ("optim.lr=fast", r"optim.lr must be a number"),
         ("optim.batch_size=2.5", r"optim.batch_size must be an integer"),
-        ("method=byol", r"unknown method 'byol'; known methods: pcl, simclr"),
+        ("method=byol", r"unknown method 'byol'; known methods: .*pcl.*simclr"),
         ("views.pose_change=mirror", r"views.pose_change must be one of 'flip', 'roll', 'render3d'"),
         ("model.encoder=vit", r"unknown encoder 'vit'; choose one of small, facecycle"),
         ("optim.lr=-1", r"optim.lr must be > 0"),
@@ -100,7 +99,7 @@ def test_cross_field_rules():
 
 
 def test_unknown_preset_lists_the_shipped_ones():
-    with pytest.raises(ConfigError, match="choose one of paper, smoke, synth_cpu"):
+    with pytest.raises(ConfigError, match="choose one of paper, .*smoke, synth_cpu"):
         resolve_config("tiny")
 
 

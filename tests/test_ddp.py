@@ -24,8 +24,8 @@ import torch.multiprocessing as mp
 
 from pclkit.config import resolve_config
 from pclkit.distributed import all_gather_with_grad
-from pclkit.models import build_model
 from pclkit.methods import get_method
+from pclkit.models import build_model
 from pclkit.objective import PretrainObjective
 from pclkit.views import ViewBuilder
 

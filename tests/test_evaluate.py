@@ -262,7 +262,10 @@ def test_supervised_reference_rows(tmp_path):
     path = tmp_path / "sup.json"
     path.write_text('{"results": {"expression": {"accuracy": 0.9}, "head_pose": {"mae_mean": 4.0}}, "note": "x"}')
     rows = supervised_rows(path, "synthfaces")
-    assert {(r["task"], r["metric"], r["value"]) for r in rows} == {("expression", "accuracy", 0.9), ("head_pose", "mae_mean", 4.0)}
+    assert {(r["task"], r["metric"], r["value"]) for r in rows} == {
+        ("expression", "accuracy", 0.9),
+        ("head_pose", "mae_mean", 4.0),
+    }
     assert all(r["method"] == "supervised" for r in rows)
     from pclkit.data.synthfaces import RENDERER_VERSION
 

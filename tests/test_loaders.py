@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pclkit.data import CMUFaces, DISFA, FER2013, RAFDB, FaceFolder, PairList, PoseNPZ, as_tensors
+from pclkit.data import DISFA, FER2013, RAFDB, CMUFaces, FaceFolder, PairList, PoseNPZ, as_tensors
 from pclkit.data.imageio import ImageDecodeError, load_image, probe_image, read_rgb, square_tensor
 from pclkit.data.itemlist import SkippedItemsWarning
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -22,14 +24,18 @@ from pclkit.views import ViewBuilder
 
 
 def test_an_unknown_method_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown method 'byol'; known methods: pcl, simclr"):
+    known = re.escape(", ".join(method_names()))  # every registered method, sorted
+    with pytest.raises(ValueError, match=rf"unknown method 'byol'; known methods: {known}$"):
         get_method("byol")
-    with pytest.raises(ConfigError, match=r"unknown method 'byol'; known methods: pcl, simclr"):
+    with pytest.raises(ConfigError, match=rf"unknown method 'byol'; known methods: {known}"):
         resolve_config("smoke", {"method": "byol"})
 
 
 def test_registry_names_labels_and_main_comparison():
-    assert method_names() == ("pcl", "simclr")
+    assert {"pcl", "simclr", "pcfrl"} <= set(method_names()) and method_names() == tuple(sorted(method_names()))
+    assert label_to_name("PCFRL") == "pcfrl" and get_method("pcfrl").features == get_method("pcl").features
+    assert "pros" in method_names() and label_to_name("ProS") == "pros"
+    assert get_method("pros").features == ("F_s",) and not get_method("pros").has_decoder
     assert [method_label(m) for m in MAIN_COMPARISON] == ["SimCLR", "PCL"]
     assert label_to_name("PCL") == "pcl" and label_to_name("pixels (PCA)") is None
     assert method_label("random init") == "random init"  # baselines pass through
@@ -82,7 +88,7 @@ def test_term_scales_weight_the_objective():
         "dis": 1.0, "orth": 0.25, "pose": 0.5, "face": 1.5}
 
 
-@pytest.mark.parametrize("name", ["simclr", "pcl"])
+@pytest.mark.parametrize("name", ["simclr", "pcl", "pcfrl", "pros"])
 def test_the_objective_gives_exactly_the_methods_terms_and_their_weighted_sum(name):
     config = resolve_config("smoke", {"method": name, "model.width": 4, "model.image_size": 32,
                                       "views.num_negatives": 2})
@@ -94,10 +100,33 @@ def test_the_objective_gives_exactly_the_methods_terms_and_their_weighted_sum(na
     views = ViewBuilder(config).build(images, generator, method.steps()[0].view_parts)
     weights = {"alpha_pose": 0.7, "alpha_face": 1.3}
     terms = PretrainObjective(model, method)(views, weights, generator)
-    assert set(terms) == {*method.terms(), "loss"}
+    # besides the terms and the loss, only diagnostics (diag_*: logged, not optimised)
+    assert {name for name in terms if not name.startswith("diag_")} == {*method.terms(), "loss"}
     scales = method.term_scales(weights)
     expected = sum(scales[t] * terms[t] for t in method.terms())
     torch.testing.assert_close(terms["loss"], expected)
     terms["loss"].backward()
     # every trainable parameter is reached by the full objective
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_no_module_outside_methods_names_a_method():
+    """Method names and labels appear as string literals only in pclkit/methods/ (docstrings aside)."""
+    import ast
+    from pathlib import Path
+
+    import pclkit
+
+    root = Path(pclkit.__file__).parent
+    names = {*method_names(), *(method_label(m) for m in method_names())}
+    hits = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] == "methods":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        hits += [f"{path.relative_to(root)}:{node.lineno}: {node.value!r}" for node in ast.walk(tree)
+                 if isinstance(node, ast.Constant) and node.value in names and id(node) not in docstrings]
+    assert not hits, "ask pclkit.methods instead of naming a method:\n" + "\n".join(hits)

@@ -206,7 +206,9 @@ def test_cli_exports_and_evaluates_pretrained_names(smoke_run, weights_dir, tmp_
     # a small SynthFaces (30/20/20 identities) and a record of what keys the feature cache
     real_parts = evaluate.synthfaces_parts
     small = SynthConfig(identities={"train": 30, "val": 20, "test": 20})
-    monkeypatch.setattr(evaluate, "synthfaces_parts", lambda cfg, size, cache, synth_config=None: real_parts(cfg, size, cache, small))
+    monkeypatch.setattr(
+        evaluate, "synthfaces_parts", lambda cfg, size, cache, synth_config=None: real_parts(cfg, size, cache, small)
+    )
     identities = []
 
     class Recorded(evaluate.EncoderSource):

@@ -154,7 +154,10 @@ def test_ridge_path_matches_normal_equations_in_primal_and_dual_form():
 
 def test_pose_from_pose_features_has_zero_mae():
     g = torch.Generator().manual_seed(0)
-    angles = [torch.rand(n, 3, generator=g) * torch.tensor([180.0, 80.0, 60.0]) - torch.tensor([90.0, 40.0, 30.0]) for n in (400, 100, 200)]
+    angles = [
+        torch.rand(n, 3, generator=g) * torch.tensor([180.0, 80.0, 60.0]) - torch.tensor([90.0, 40.0, 30.0])
+        for n in (400, 100, 200)
+    ]
     # features = a random linear map of the angles plus nuisance dimensions
     mix = torch.randn(3, 10, generator=g)
     splits = [Split(torch.cat([a @ mix, torch.randn(len(a), 5, generator=g)], 1), a) for a in angles]

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_loaders import encoded, fer_pixels, write_bytes, write_disfa_labels, write_fer, write_npz
 
 from pclkit.evaluate import EvalConfig
 from pclkit.probes import ProbeConfig
@@ -37,7 +38,6 @@ from pclkit.protocols_real import (
     roc_metrics,
 )
 from pclkit.tables import result_tables
-from test_loaders import encoded, fer_pixels, write_bytes, write_disfa_labels, write_fer, write_npz
 
 PROBE = ProbeConfig(l2_grid=(1e-2, 1e-4), ridge_grid=(1.0, 1e-3), max_iter=40)
 SIDE = 32
@@ -444,7 +444,8 @@ def test_folder_linear_and_knn_with_stratified_splits(tmp_path):
     plan = folder_plan(prepared, 0, cfg)
     sets = [set(rows.tolist()) for _, rows in (plan.train, plan.val, plan.test)]
     assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]) and len(set.union(*sets)) == 18
-    assert [torch.bincount(y[rows], minlength=3).tolist() for _, rows in (plan.train, plan.val, plan.test)] == [[4] * 3, [1] * 3, [1] * 3]
+    counts = [torch.bincount(y[rows], minlength=3).tolist() for _, rows in (plan.train, plan.val, plan.test)]
+    assert counts == [[4] * 3, [1] * 3, [1] * 3]
     assert set(plan.fit["all"].tolist()) == sets[0]  # the pixel PCA never sees validation or test images here
 
 

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from pclkit import reference_import as ri
 from pclkit.checkpoint import load_model, read_model_payload
 from pclkit.cli import main
-from pclkit.runs import describe_run
 from pclkit.models import build_model
+from pclkit.runs import describe_run
 
 # --------------------------------------------------------------------------- the reference's names and shapes
 
@@ -295,7 +295,11 @@ def test_resave_script_output_imports(tmp_path, full_checkpoint):
     """The documented re-save script (run here on a trusted file) gives a file that imports."""
     source = tmp_path / "IN.pth"
     torch.save({"epoch": 51, "state_dict": reference_state(MODEL_SHAPES), "args": argparse.Namespace()}, source)
-    script = ri.resave_script(["argparse.Namespace"]).replace("IN.pth", str(source)).replace("IN.tensors.pth", str(tmp_path / "IN.tensors.pth"))
+    script = (
+        ri.resave_script(["argparse.Namespace"])
+        .replace("IN.pth", str(source))
+        .replace("IN.tensors.pth", str(tmp_path / "IN.tensors.pth"))
+    )
     exec(compile(script, "resave", "exec"), {})
     summary = ri.import_reference(tmp_path / "IN.tensors.pth", tmp_path / "out")
     assert summary.reference_epoch is None and summary.layout == "pretraining"

@@ -38,13 +38,16 @@ def test_verdict_needs_a_difference_beyond_the_spread():
 
 
 def test_claims_compare_pcl_with_simclr_and_respect_the_metric_direction():
+    def row(method: str, task: str, metric: str, seed: int, value: float, feature: str = "F_s") -> dict:
+        return dict(data="synthfaces", method=method, feature=feature, task=task, metric=metric, seed=seed, value=value)
+
     rows = []
     for seed, (pcl, simclr) in enumerate([(0.60, 0.50), (0.62, 0.52)]):
-        rows.append(dict(data="synthfaces", method="PCL", feature="F_s", task="expression", metric="accuracy", seed=seed, value=pcl))
-        rows.append(dict(data="synthfaces", method="SimCLR", feature="F_s", task="expression", metric="accuracy", seed=seed, value=simclr))
-        rows.append(dict(data="synthfaces", method="PCL", feature="F_s", task="head_pose", metric="mae_mean", seed=seed, value=20.0 + seed))
-        rows.append(dict(data="synthfaces", method="SimCLR", feature="F_s", task="head_pose", metric="mae_mean", seed=seed, value=10.0 + seed))
-    rows.append(dict(data="synthfaces", method="chance", feature="chance", task="expression", metric="accuracy", seed=0, value=0.15))
+        rows.append(row("PCL", "expression", "accuracy", seed, pcl))
+        rows.append(row("SimCLR", "expression", "accuracy", seed, simclr))
+        rows.append(row("PCL", "head_pose", "mae_mean", seed, 20.0 + seed))
+        rows.append(row("SimCLR", "head_pose", "mae_mean", seed, 10.0 + seed))
+    rows.append(row("chance", "expression", "accuracy", 0, 0.15, feature="chance"))
     claims = {c["claim"].split(" on ")[1]: c for c in check_claims(rows, "synthfaces")}
     assert claims["expression recognition (F_s)"]["verdict"] == "confirmed"
     assert claims["head pose, mean MAE (F_s)"]["verdict"] == "refuted"  # PCL's MAE is higher: worse

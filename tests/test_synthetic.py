@@ -110,7 +110,13 @@ def test_config_validation_and_bad_input():
     with pytest.raises(ValueError, match="split"):
         SynthFaces("training")
     with pytest.raises(ValueError, match="aus"):
-        Factors(torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), torch.zeros(2, 5), torch.zeros(2, 3), torch.zeros(2, 11))
+        Factors(
+            torch.zeros(2, dtype=torch.long),
+            torch.zeros(2, dtype=torch.long),
+            torch.zeros(2, 5),
+            torch.zeros(2, 3),
+            torch.zeros(2, 11),
+        )
     with pytest.raises(TypeError):
         render(torch.zeros(2, 3))  # type: ignore[arg-type]
 
@@ -184,7 +190,9 @@ def test_mirror_symmetry_of_symmetric_identity():
 
 def test_zbuffer_nearest_hit_wins():
     def sphere(center, radius, colour):
-        return PartGroup("s", torch.tensor([[center]]), torch.eye(3)[None, None], torch.full((1, 1, 3), radius), torch.tensor([[colour]]))
+        return PartGroup(
+            "s", torch.tensor([[center]]), torch.eye(3)[None, None], torch.full((1, 1, 3), radius), torch.tensor([[colour]])
+        )
 
     back = sphere([0.0, 0.0, 0.0], 0.6, [1.0, 0.0, 0.0])
     front = sphere([0.0, 0.0, 2.0], 0.3, [0.0, 1.0, 0.0])

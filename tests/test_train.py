@@ -9,14 +9,14 @@ import pytest
 import torch
 import yaml
 
-from pclkit.methods import get_method
-from pclkit.methods import pcl as pcl_method_module
 from pclkit.augment import AppearanceAugment
 from pclkit.batches import MemoryBatches, epoch_order
 from pclkit.checkpoint import load_checkpoint, load_model
 from pclkit.cli import main
 from pclkit.config import ConfigError, resolve_config
 from pclkit.distributed import DistInfo
+from pclkit.methods import get_method
+from pclkit.methods import pcl as pcl_method_module
 from pclkit.trainer import NonFiniteLossError, Trainer, WarmupCosine
 from pclkit.views import ViewBuilder
 

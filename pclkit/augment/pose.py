@@ -22,8 +22,9 @@ roll by exactly ``+a`` and leaves yaw and pitch (orthographic camera).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 #: multiply a (yaw, pitch, roll) pose by this to get the pose of the mirror image
 FLIP_POSE_SIGNS = (-1.0, 1.0, -1.0)
 
-PoseChange = Callable[..., tuple[torch.Tensor, Optional[torch.Tensor]]]
+PoseChange = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 
 
 def check_pose(pose: torch.Tensor | None, batch: int) -> None:

@@ -12,16 +12,23 @@ with alpha from Dynamic Weight Average (Liu et al., MTAN, CVPR 2019).
 * :func:`swap_reconstruction` -- L_dis, the four L1 swap-reconstruction terms (Eq. 2).
 * :class:`DynamicWeightAverage` -- the alpha of the contrastive terms.
 * :func:`mix_negatives` -- optional Beta mixing of pose negatives (reference code detail).
+* :func:`calibrated_nt_xent`, :func:`calibrated_pose_contrastive` -- the calibrated face and pose
+  losses of the PCFRL reconstruction (Liu et al., IJCV 2025): false negatives as weighted extra
+  positives (:func:`multi_positive_info_nce`).
+* :func:`prototype_matching` -- ProS's prototype-based matching loss (Di et al., WACV 2024), read as
+  DINO's self-distillation (a reconstruction), with :func:`teacher_targets` and :func:`updated_center`.
 
 Every contrastive/similarity loss is computed in float32 even under autocast:
 bf16 has an 8-bit mantissa, and logits divided by tau = 0.07 lose too much
 precision in log-sum-exp.
 """
 
+from pclkit.losses.calibrated import calibrated_nt_xent, calibrated_pose_contrastive, multi_positive_info_nce
 from pclkit.losses.dwa import DynamicWeightAverage
 from pclkit.losses.nt_xent import nt_xent
 from pclkit.losses.orthogonality import ORTHOGONALITY_MODES, orthogonality
 from pclkit.losses.pose_contrastive import mix_negatives, pose_contrastive, sample_beta
+from pclkit.losses.prototype import prototype_matching, teacher_targets, updated_center
 from pclkit.losses.swap_reconstruction import (
     SWAP_TERM_NAMES,
     SwapReconstruction,
@@ -39,4 +46,10 @@ __all__ = [
     "DynamicWeightAverage",
     "mix_negatives",
     "sample_beta",
+    "calibrated_nt_xent",
+    "calibrated_pose_contrastive",
+    "multi_positive_info_nce",
+    "prototype_matching",
+    "teacher_targets",
+    "updated_center",
 ]

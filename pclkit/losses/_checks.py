@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +27,7 @@ def check_temperature(temperature: float) -> None:
         raise ValueError(f"temperature must be > 0, got {temperature}")
 
 
-def autocast_off(x: Tensor) -> ContextManager:
+def autocast_off(x: Tensor) -> contextlib.AbstractContextManager:
     """Disable autocast for the device of ``x`` so matmuls in the loss stay float32."""
     if x.device.type in ("cpu", "cuda"):
         return torch.autocast(device_type=x.device.type, enabled=False)

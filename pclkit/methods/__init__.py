@@ -14,12 +14,25 @@ from __future__ import annotations
 
 from pclkit.methods.base import Method, Step
 
-__all__ = ["MAIN_COMPARISON", "Method", "Step", "ablation_rows", "get_method", "method_names", "register", "method_label", "label_to_name"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "MAIN_COMPARISON",
+    "Method",
+    "Step",
+    "ablation_rows",
+    "get_method",
+    "method_names",
+    "register",
+    "method_label",
+    "label_to_name",
+]
 
 _REGISTRY: dict[str, type[Method]] = {}
 
 #: the main job's comparison: the baseline first, the method of the paper last
 MAIN_COMPARISON: tuple[str, ...] = ("simclr", "pcl")
+#: the method of a config that names none
+DEFAULT_METHOD = "pcl"
 
 
 def register(cls: type[Method]) -> type[Method]:
@@ -65,5 +78,7 @@ def label_to_name(label: str) -> str | None:
 
 
 # the built-in methods register themselves on import
+from pclkit.methods import pcfrl as _pcfrl  # noqa: E402,F401
 from pclkit.methods import pcl as _pcl  # noqa: E402,F401
+from pclkit.methods import pros as _pros  # noqa: E402,F401
 from pclkit.methods import simclr as _simclr  # noqa: E402,F401

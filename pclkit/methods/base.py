@@ -16,6 +16,7 @@ the objective, the evaluation and the figures ask the method object.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -60,9 +61,26 @@ class Method:
     features: ClassVar[tuple[str, ...]] = ("F_s",)
     has_decoder: ClassVar[bool] = False
     ablations: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: a dataclass of the method's own knobs, read from the config's ``method_options`` (None: it has none)
+    options_type: ClassVar[type | None] = None
 
     def __init__(self, config: "TrainConfig") -> None:
         self.config = config
+        #: the parsed ``method_options`` (an ``options_type`` instance), or None
+        self.options = self.parse_options(config.method_options)
+
+    @classmethod
+    def parse_options(cls, values: Mapping[str, Any]) -> Any:
+        """``method_options`` of a config as an ``options_type`` instance; unknown keys list the valid ones."""
+        if cls.options_type is None:
+            if values:
+                raise ValueError(f"method {cls.name!r} takes no method_options, got {sorted(values)}")
+            return None
+        valid = [f.name for f in dataclasses.fields(cls.options_type)]
+        unknown = sorted(set(values) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown method_options {unknown} for method {cls.name!r}; valid: {', '.join(valid)}")
+        return cls.options_type(**values)
 
     # -- model -------------------------------------------------------------
 
@@ -114,6 +132,26 @@ class Method:
     def term_scales(self, weights: Mapping[str, float]) -> dict[str, float]:
         """Multiplier of each term in the loss; ``weights`` holds the DWA ``alpha_<term>``."""
         return {name: float(weights.get(f"alpha_{name}", 1.0)) for name in self.terms()}
+
+    def compute_terms(self, model: nn.Module, views: "StepViews", generator: torch.Generator | None,
+                      channels_last: bool = False) -> dict[str, Tensor]:
+        """The unweighted loss terms (and any ``diag_*`` diagnostics) of one step's ``views``.
+
+        By default: ONE encoder pass over every view group of the step
+        (``views.encoder_input()``), then :meth:`loss_terms`. A method whose
+        views do not fit one pass (several resolutions, a teacher network)
+        overrides this instead.
+        """
+        images, spans = views.encoder_input()  # (N, 3, S, S): every view group of the step
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        features = model(images)  # {"F_s": (N, D_s), ...}: the method's features
+        return self.loss_terms(model, views, features, spans, generator)
+
+    def after_optimizer_step(self, model: nn.Module, step: int, total_steps: int) -> None:
+        """Called after every optimiser step with the (unwrapped) model, the 0-based index of the
+        current iteration and the run's total iterations (e.g. a teacher's EMA update with a
+        momentum schedule, a warm-up that ends). Nothing by default."""
 
     def loss_terms(
         self,

@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from pclkit.methods import DEFAULT_METHOD
 from pclkit.models.encoder import BranchedEncoder
 from pclkit.models.heads import FUSIONS, UPSAMPLINGS, ProjectionHead, SwapDecoder
 from pclkit.models.pcl import PCLModel
@@ -54,7 +55,8 @@ class ModelConfig:
         width: base channel width of the ``small`` encoder (ignored by the others).
         proj_hidden_dim, proj_dim: projection head sizes; None = the encoder's default
             (2048/512 as the reference; 512/128 for ``small``).
-        decoder_width: channels of the decoder's seed map (s x s, s = decoder_seed_size); None = 512 (reference), 256 for ``small``.
+        decoder_width: channels of the decoder's seed map (s x s, s = decoder_seed_size); None = 512
+            (reference), 256 for ``small``.
         decoder_stage_width: channels of the decoder's upsampling stages; None = 32 for
             ``small``, else decoder_width // 2 (the reference: 256).
         decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
@@ -63,7 +65,7 @@ class ModelConfig:
     """
 
     encoder: str = "small"
-    method: str = "pcl"
+    method: str = DEFAULT_METHOD
     image_size: int = 64
     width: int = 32
     proj_hidden_dim: int | None = None

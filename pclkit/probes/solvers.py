@@ -79,7 +79,9 @@ class LogisticProblem:
             labels = targets.long()
             self.n_outputs = int(n_outputs if n_outputs is not None else int(labels.max()) + 1)
             if labels.min() < 0 or labels.max() >= self.n_outputs:
-                raise ValueError(f"class labels must lie in [0, {self.n_outputs}), got [{int(labels.min())}, {int(labels.max())}]")
+                raise ValueError(
+                    f"class labels must lie in [0, {self.n_outputs}), got [{int(labels.min())}, {int(labels.max())}]"
+                )
             self.targets_t = F.one_hot(labels, self.n_outputs).float().T.contiguous()  # (C, N)
 
     def loss_and_grad(self, weight_t: Tensor, bias: Tensor, l2: float) -> tuple[Tensor, Tensor, Tensor]:

@@ -47,7 +47,9 @@ def identity_pairs(
     identity = torch.as_tensor(identity).long()
     ids = torch.unique(identity)
     if len(ids) < 2 * n_folds:
-        raise ValueError(f"{len(ids)} identities cannot form {n_folds} identity-disjoint folds with negatives (need >= {2 * n_folds})")
+        raise ValueError(
+            f"{len(ids)} identities cannot form {n_folds} identity-disjoint folds with negatives (need >= {2 * n_folds})"
+        )
     per_fold = max(1, n_pairs // (2 * n_folds))
     groups = ids[torch.randperm(len(ids), generator=generator)].chunk(n_folds)
     left, right, same, fold = [], [], [], []

@@ -8,7 +8,8 @@ prepares the data and runs the one ``cfg.data`` names.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -61,7 +62,10 @@ def per_class_accuracies(pred: Tensor, target: Tensor, class_names: Sequence[str
 
 
 def per_class_probe(train: Split, val: Split, test: Split, class_names: Sequence[str], config: ProbeConfig) -> ProbeResult:
-    """Softmax probe on standardised features, L2 chosen on ``val`` (:func:`pclkit.probes.select_classifier`); per-class accuracy on ``test``."""
+    """Softmax probe on standardised features, L2 chosen on ``val``; per-class accuracy on ``test``.
+
+    The L2 is chosen by :func:`pclkit.probes.select_classifier`.
+    """
     chosen = select_classifier(train, val, len(class_names), config)
     metrics = per_class_accuracies(chosen.predict(test.x), test.y.long(), class_names)
     return ProbeResult(metrics, {"l2": chosen.l2, "val_accuracy": chosen.val_accuracy})
@@ -167,7 +171,9 @@ def _classification_chance(prepared: Prepared, cfg: EvalConfig, seeds: Sequence[
         train_y = prepared.image_sets[plan.train[0]].labels[label][plan.train[1]]
         test_y = prepared.image_sets[plan.test[0]].labels[label][plan.test[1]]
         guess = torch.full_like(test_y, int(torch.bincount(train_y, minlength=len(prepared.class_names)).argmax()))
-        rows += result_rows(prepared.data, CHANCE, CHANCE, task, seed, ProbeResult(per_class_accuracies(guess, test_y, prepared.class_names)))
+        rows += result_rows(
+            prepared.data, CHANCE, CHANCE, task, seed, ProbeResult(per_class_accuracies(guess, test_y, prepared.class_names))
+        )
     return rows
 
 
@@ -245,7 +251,9 @@ def evaluate_disfa(sources: Sequence[Any], prepared: Prepared, cfg: EvalConfig) 
             results = []
             for fold in range(n_folds):
                 present = y[plans[(fold, seed)].test[1]] >= probe.au_intensity_threshold
-                f1 = {f"f1_{n}": binary_f1(torch.ones(len(present), dtype=torch.bool), present[:, a]) for a, n in enumerate(names)}
+                f1 = {
+                    f"f1_{n}": binary_f1(torch.ones(len(present), dtype=torch.bool), present[:, a]) for a, n in enumerate(names)
+                }
                 results.append(ProbeResult(f1))
             rows += result_rows("disfa", CHANCE, CHANCE, "au", seed, _fold_mean(results, names))
     return rows

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -150,11 +151,17 @@ def prepare_pairs(inputs: Inputs, size: int, progress: bool = False) -> Prepared
     paths = sorted({path for pair in pair_list.pairs for path in pair})
     position = {path: i for i, path in enumerate(paths)}
     labels = labels_of(pair_list, ["same", "fold"])
-    pairs = Pairs(torch.tensor([position[a] for a, _ in pair_list.pairs]), torch.tensor([position[b] for _, b in pair_list.pairs]),
-                  labels["same"].bool(), labels["fold"].long())
+    pairs = Pairs(
+        torch.tensor([position[a] for a, _ in pair_list.pairs]),
+        torch.tensor([position[b] for _, b in pair_list.pairs]),
+        labels["same"].bool(),
+        labels["fold"].long(),
+    )
     check_pairs(data, pairs, inputs.paths["pairs"])
     identity = _identity(data, size, [inputs.paths["pairs"], *paths])
-    images = lazy_image_set("pairs", identity, {"index": torch.arange(len(paths))}, lambda i: load_image(paths[i], size), progress)
+    images = lazy_image_set(
+        "pairs", identity, {"index": torch.arange(len(paths))}, lambda i: load_image(paths[i], size), progress
+    )
     info = {"n_pairs": len(pairs), "n_same": float(pairs.same.sum()), "n_images": len(paths),
             "n_folds": float(len(torch.unique(pairs.fold))), "n_skipped": _skipped(pair_list)}
     return Prepared(data, {"pairs": images}, [], info, {"pairs": pairs})

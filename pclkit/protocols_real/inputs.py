@@ -8,9 +8,10 @@ any model is loaded; whatever makes a benchmark impossible raises
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 REAL_DATASETS: tuple[str, ...] = ("rafdb", "fer2013", "lfw", "cplfw", "disfa", "aflw2000", "folder")
 #: FSA-Net's 300W-LP training files (data/type1/): the four subsets and their mirrored copies

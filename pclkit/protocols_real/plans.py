@@ -8,8 +8,9 @@ training subjects).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -83,7 +84,8 @@ def capped_fit_rows(fit: Mapping[str, Tensor], salt: str) -> dict[str, Tensor]:
     out = {}
     for name, rows in fit.items():
         if len(rows) > PIXEL_FIT_MAX:
-            rows = rows[torch.randperm(len(rows), generator=seeded_generator(0, f"pixel-fit:{salt}"))[:PIXEL_FIT_MAX]].sort().values
+            keep = torch.randperm(len(rows), generator=seeded_generator(0, f"pixel-fit:{salt}"))[:PIXEL_FIT_MAX]
+            rows = rows[keep].sort().values
         out[name] = rows
     return out
 
@@ -115,7 +117,9 @@ def folder_plan(prepared: Prepared, seed: int, cfg: EvalConfig) -> Plan:
     """A class folder: stratified ``cfg.folder_split`` train / val fractions, the rest test (per seed)."""
     y = prepared.image_sets["all"].labels["label"]
     train, val, test = stratified_split(y, tuple(cfg.folder_split), seeded_generator(seed, "folder-split"))
-    return _require_rows("folder", Plan(("all", train), ("all", val), ("all", test), capped_fit_rows({"all": train}, f"folder:{seed}")))
+    return _require_rows(
+        "folder", Plan(("all", train), ("all", val), ("all", test), capped_fit_rows({"all": train}, f"folder:{seed}"))
+    )
 
 
 def aflw2000_plan(prepared: Prepared, seed: int, cfg: EvalConfig) -> Plan:

@@ -19,7 +19,6 @@ contract) and become numpy arrays ``(H, W, 3)`` float32 in [0, 1] for display.
 
 from __future__ import annotations
 
-
 from pclkit.style import PALETTE
 from pclkit.viz.curves import (
     FEATURE_COLOURS,

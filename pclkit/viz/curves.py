@@ -12,7 +12,8 @@ DWA is Liu, Johns & Davison, "End-to-End Multi-Task Learning with Attention", CV
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from matplotlib.figure import Figure
 

@@ -8,8 +8,8 @@ the k-NN agreement of the colouring label in each panel (:func:`knn_agreement`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure

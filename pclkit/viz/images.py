@@ -7,7 +7,8 @@ contract) and become numpy arrays ``(H, W, 3)`` float32 in [0, 1] for display.
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -9,7 +9,8 @@ its train/eval flag is restored afterwards; every decoder call goes through
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -144,10 +145,14 @@ class SynthFaces(Dataset):
         try:
             images = torch.load(path, weights_only=True)
         except Exception as err:  # a torn or foreign file: re-render rather than fail
-            warnings.warn(f"ignoring unreadable SynthFaces cache {path}: {err}")
+            warnings.warn(f"ignoring unreadable SynthFaces cache {path}: {err}", stacklevel=2)
             return None
-        if not isinstance(images, Tensor) or images.dtype != torch.uint8 or tuple(images.shape) != (self.n, 3, self.size, self.size):
-            warnings.warn(f"ignoring SynthFaces cache {path}: unexpected content")
+        if (
+            not isinstance(images, Tensor)
+            or images.dtype != torch.uint8
+            or tuple(images.shape) != (self.n, 3, self.size, self.size)
+        ):
+            warnings.warn(f"ignoring SynthFaces cache {path}: unexpected content", stacklevel=2)
             return None
         return images
 

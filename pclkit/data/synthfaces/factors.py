@@ -15,8 +15,9 @@ Expression prototypes follow the EMFACS descriptions of the basic emotions
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -367,7 +368,9 @@ def _sample_aus(expression: Tensor, u: Tensor, config: SynthConfig) -> Tensor:
     jitter = (u[:, 1 : 1 + n_au] - 0.5) * 2 * config.au_jitter
     # extra AUs: the (1-p)..1 tail of a second uniform switches one on, with its own strength
     extra_on = u[:, 1 + n_au : 1 + 2 * n_au] > 1 - config.au_extra_prob
-    extra = torch.where(extra_on, 0.25 + 0.6 * (u[:, 1 + n_au : 1 + 2 * n_au] - (1 - config.au_extra_prob)) / max(config.au_extra_prob, 1e-6), 0.0)
+    extra = torch.where(
+        extra_on, 0.25 + 0.6 * (u[:, 1 + n_au : 1 + 2 * n_au] - (1 - config.au_extra_prob)) / max(config.au_extra_prob, 1e-6), 0.0
+    )
     return (proto * intensity + jitter + extra).clamp(0, 1)
 
 
@@ -401,14 +404,24 @@ def make_factors(
     """
     identity = torch.as_tensor(identity, dtype=torch.int64).reshape(-1)
     b = identity.shape[0]
-    expression = torch.zeros(b, dtype=torch.int64) if expression is None else torch.as_tensor(expression, dtype=torch.int64).reshape(-1).expand(b).clone()
+    expression = (
+        torch.zeros(b, dtype=torch.int64)
+        if expression is None
+        else torch.as_tensor(expression, dtype=torch.int64).reshape(-1).expand(b).clone()
+    )
     if expression.min() < 0 or expression.max() >= len(EXPRESSIONS):
         raise ValueError(f"expression indices must be in [0, {len(EXPRESSIONS)}), got {expression.tolist()}")
-    aus = EXPRESSION_PROTOTYPES[expression].clone() if aus is None else torch.as_tensor(aus, dtype=torch.float32).expand(b, len(AU_NAMES)).clone()
+    aus = (
+        EXPRESSION_PROTOTYPES[expression].clone()
+        if aus is None
+        else torch.as_tensor(aus, dtype=torch.float32).expand(b, len(AU_NAMES)).clone()
+    )
     pose = torch.zeros(b, 3) if pose is None else torch.as_tensor(pose, dtype=torch.float32).expand(b, 3).clone()
     if nuisance is None:
         nuisance = canonical_nuisance(b)
-    return Factors(identity, expression, aus, pose, torch.as_tensor(nuisance, dtype=torch.float32).expand(b, len(NUISANCE_NAMES)).clone())
+    return Factors(
+        identity, expression, aus, pose, torch.as_tensor(nuisance, dtype=torch.float32).expand(b, len(NUISANCE_NAMES)).clone()
+    )
 
 
 def canonical_nuisance(b: int) -> Tensor:

@@ -169,7 +169,9 @@ def add_head(scene: SceneParts, face: FaceLayout) -> None:
         ear_rot.append(rot_y(-side * ident.ear_angle))
     ear_r = vec3(0.03, 0.11 * ident.ear_size, 0.065 * ident.ear_size, like)
     ear_skin = skin * torch.tensor([1.0, 0.93, 0.93], device=like.device)
-    scene.add("ears", ears, [ear_r, ear_r], ear_skin, rotations=ear_rot, texture=_ear_texture, params={"skin": ear_skin}, coarse=True)
+    scene.add(
+        "ears", ears, [ear_r, ear_r], ear_skin, rotations=ear_rot, texture=_ear_texture, params={"skin": ear_skin}, coarse=True
+    )
 
 
 def add_eyes(scene: SceneParts, face: FaceLayout) -> None:
@@ -183,7 +185,16 @@ def add_eyes(scene: SceneParts, face: FaceLayout) -> None:
         lid_rots.append(rot_y(face.surface_yaw(x, y) * 0.5))  # lids follow the face surface a little
     r_eye = vec3(ident.eye_size, ident.eye_size, ident.eye_size, like)
     # eyeballs look straight ahead (no rotation): iris and pupil are a texture on the front
-    scene.add("eyeballs", centers, [r_eye, r_eye], ident.skin, texture=_eye_texture, params={"iris": ident.iris_colour}, specular=0.5, shininess=40.0)
+    scene.add(
+        "eyeballs",
+        centers,
+        [r_eye, r_eye],
+        ident.skin,
+        texture=_eye_texture,
+        params={"iris": ident.iris_colour},
+        specular=0.5,
+        shininess=40.0,
+    )
 
     # lids: skin shells around the eyeball clipped along parabolas (an almond-shaped opening)
     upper_open = ident.eye_open + 0.6 * au["AU5"] - 0.3 * au["AU6"] - 0.35 * au["AU7"] - 0.2 * au["AU4"] - 0.2 * au["AU9"]
@@ -232,7 +243,10 @@ def add_nose(scene: SceneParts, face: FaceLayout) -> None:
     tip = vec3(0.0, tip_y, tip_z - 0.045, like)
     # wings: AU9 lifts and widens them; nostrils are dark hollows under the tip
     lift = 0.05 * au["AU9"] + 0.015 * au["AU10"]
-    wings = [vec3(side * (0.045 * ident.nose_width + 0.02 * au["AU9"]), tip_y - 0.005 + lift, tip_z - 0.085, like) for side in (-1.0, 1.0)]
+    wings = [
+        vec3(side * (0.045 * ident.nose_width + 0.02 * au["AU9"]), tip_y - 0.005 + lift, tip_z - 0.085, like)
+        for side in (-1.0, 1.0)
+    ]
     nostrils = [vec3(side * 0.022, tip_y - 0.04 + lift * 0.5, tip_z - 0.06, like) for side in (-1.0, 1.0)]
     wing_r = vec3(0.03, 0.026, 0.035, like)
     nostril_r = vec3(0.017, 0.009, 0.022, like)
@@ -259,7 +273,11 @@ def add_mouth(scene: SceneParts, face: FaceLayout) -> None:
         AU12 turns the corner segments up (the smile curve), AU15 down; they also
         follow the face surface backwards.
         """
-        centers, rots, sizes = [pivot], [torch.eye(3, device=like.device).expand(scene.batch, 3, 3)], [radii * vec3(0.5, 1.0, 1.0, like)]
+        centers, rots, sizes = (
+            [pivot],
+            [torch.eye(3, device=like.device).expand(scene.batch, 3, 3)],
+            [radii * vec3(0.5, 1.0, 1.0, like)],
+        )
         for side in (-1.0, 1.0):
             rot = rot_y(side * 0.55 + 0 * like) @ rot_z(side * corner)
             hinge = pivot + vec3(side * 0.32 * width, 0.0, -0.004, like)

@@ -25,8 +25,8 @@ Shading: Lambert + ambient, optional Blinn-Phong highlight (Blinn, SIGGRAPH
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -56,9 +56,9 @@ class PartGroup:
     rotation: Tensor
     radii: Tensor
     albedo: Tensor
-    enabled: Optional[Tensor] = None
-    clip: Optional[ClipFn] = None
-    texture: Optional[TextureFn] = None
+    enabled: Tensor | None = None
+    clip: ClipFn | None = None
+    texture: TextureFn | None = None
     params: dict[str, Tensor] = field(default_factory=dict)
     back_faces: bool = False
     #: Blinn-Phong highlight strength: one value, or one per part (P,)
@@ -189,7 +189,13 @@ def cast_group(group: PartGroup, image_size: int, light: Lighting, image_rows: T
     dg = g * inv_r[..., :, None]  # diag(1/r) G
     dvec = d * inv_r
     # quadratic rows first (see _evaluate): disc, |n|^2 at t=0; then linear: q0.d, n.l at t=0, d|n|^2/dt / 2
-    rows = [disc, _quadratic(dg.transpose(-1, -2) @ dg), _linear(beta), _linear((g * l_loc[..., :, None]).sum(-2)), _linear((dg * dvec[..., :, None]).sum(-2))]
+    rows = [
+        disc,
+        _quadratic(dg.transpose(-1, -2) @ dg),
+        _linear(beta),
+        _linear((g * l_loc[..., :, None]).sum(-2)),
+        _linear((dg * dvec[..., :, None]).sum(-2)),
+    ]
     has_specular = bool((torch.as_tensor(group.specular) > 0).any())
     if has_specular:
         half = light.direction + torch.tensor([0.0, 0.0, 1.0], device=g.device)

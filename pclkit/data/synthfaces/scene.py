@@ -30,7 +30,9 @@ from pclkit.data.synthfaces.raycast import Lighting, PartGroup
 __all__ = ["LANDMARK_NAMES", "SceneConfig", "build_scene", "landmarks"]
 
 
-def build_scene(factors: Factors, symmetric: bool = False, config: SceneConfig = SceneConfig()) -> tuple[list[PartGroup], Lighting, Tensor]:
+def build_scene(
+    factors: Factors, symmetric: bool = False, config: SceneConfig = SceneConfig()
+) -> tuple[list[PartGroup], Lighting, Tensor]:
     """Parts (camera space), lighting and background colour (B,3) for a batch of factors."""
     ident = identity_params(factors.identity, symmetric=symmetric)
     au = dict(zip(AU_NAMES, factors.aus.clamp(0, 1).unbind(1)))
