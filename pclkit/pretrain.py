@@ -26,6 +26,7 @@ from pclkit.config import (
     resolve_config,
 )
 from pclkit.methods import ablation_rows, method_names
+from pclkit.runs import run_folder
 from pclkit.trainer import NonFiniteLossError, Trainer, WarmupCosine, pretrain
 
 __all__ = ["add_arguments", "run", "config_from_args", "pretrain", "Trainer", "NonFiniteLossError", "WarmupCosine"]
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=method_names(), default=None, help="overrides the preset's method")
     parser.add_argument("--ablation", choices=list(ablation_rows()), default=None,
                         help=f"a row of the paper's ablation ({', '.join(ablation_rows())})")
-    parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/<preset>_<method>)")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/<preset>_<method>_s<seed>)")
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                         help="continue the run in RUN_DIR from its last.pt (with its saved config)")
     parser.add_argument("--seed", type=int, default=None, help="run seed")
@@ -80,7 +81,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]
         return config, args.resume, True
     preset = args.preset or "synth_cpu"
     config = resolve_config(preset, overrides)
-    out = args.out or Path("runs") / f"{config.preset}_{config.method}"
+    out = args.out or run_folder(config.preset, config.method, config.seed)  # the one naming scheme (pclkit.runs)
     return config, out, False
 
 
