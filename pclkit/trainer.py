@@ -331,6 +331,7 @@ class Trainer:
         """
         self.objective.train()
         weights = self._weights()  # alpha_<term> of Dynamic Weight Average (fixed within an epoch)
+        self.method.on_step_start(self.step, self.total_steps)
         steps = self.method.steps()
         values: dict[str, float] = {"loss": 0.0}
         for index, step in enumerate(steps):

@@ -317,14 +317,14 @@ def test_calibration_config_defaults_and_validation():
 def test_warmup_tracks_iterations_statelessly():
     config = resolve_config("smoke", {"method": "pcfrl"})
     method = PCFRL(config, CalibrationConfig(warmup_fraction=0.25))
-    assert not method.calibrating()  # run length unknown before the first optimiser step
+    assert not method.calibrating()  # run length unknown before the trainer says it
     seen = []
     for step in range(8):
+        method.on_step_start(step, 8)
         seen.append(method.calibrating())
-        method.after_optimizer_step(None, step, 8)
     assert seen == [False, False, True, True, True, True, True, True]
     resumed = PCFRL(config, CalibrationConfig(warmup_fraction=0.25))
-    resumed.after_optimizer_step(None, 4, 8)  # a resumed run: only the step index matters
+    resumed.on_step_start(5, 8)  # a resumed run: only the step index matters
     assert resumed.iteration == 5 and resumed.calibrating()
     assert PCFRL(config, CalibrationConfig(warmup_fraction=0.0)).calibrating()
 
@@ -334,10 +334,9 @@ def test_warmup_counts_the_sub_steps_of_an_alternating_schedule():
     method = PCFRL(config, CalibrationConfig(warmup_fraction=0.5))
     calls = []
     for step in range(4):
+        method.on_step_start(step, 4)
         for _ in method.steps():  # recon, face, pose: three optimiser steps of one iteration
             calls.append((method.iteration, method.calibrating()))
-            method.after_optimizer_step(None, step, 4)
-    # the first sub-step of iteration 0 cannot know the run length yet
     assert calls == [(0, False), (0, False), (0, False), (1, False), (1, False), (1, False),
                      (2, True), (2, True), (2, True), (3, True), (3, True), (3, True)]
 

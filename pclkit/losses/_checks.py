@@ -37,3 +37,19 @@ def autocast_off(x: Tensor) -> contextlib.AbstractContextManager:
 def unit_rows_fp32(x: Tensor) -> Tensor:
     """L2-normalise the last dimension in float32 (autocast-proof)."""
     return F.normalize(x.float(), dim=-1)
+
+
+def check_pose_inputs(anchor: Tensor, positive: Tensor, negatives: Tensor, reduction: str, temperature: float) -> None:
+    """Inputs of a pose contrastive loss: anchor, positive (B, D); negatives (B, M >= 1, D); reduction; tau."""
+    check_matrix("anchor", anchor)
+    check_matrix("positive", positive)
+    check_same_shape("anchor", anchor, "positive", positive)
+    batch, dim = anchor.shape
+    if negatives.dim() != 3 or negatives.shape[0] != batch or negatives.shape[2] != dim:
+        raise ValueError(f"negatives must be (B, M, D) = ({batch}, M, {dim}) to match anchor {tuple(anchor.shape)}, "
+                         f"got {tuple(negatives.shape)}")
+    if negatives.shape[1] == 0:
+        raise ValueError("negatives has M = 0 pose-changed views; at least one is needed")
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    check_temperature(temperature)

@@ -43,6 +43,7 @@ from torch import Tensor
 from pclkit.losses._checks import (
     autocast_off,
     check_matrix,
+    check_pose_inputs,
     check_same_shape,
     check_temperature,
     unit_rows_fp32,
@@ -182,15 +183,8 @@ def calibrated_pose_contrastive(
     Returns:
         float32 scalar (or (B,)).
     """
-    check_matrix("anchor", anchor)
-    check_matrix("positive", positive)
-    check_same_shape("anchor", anchor, "positive", positive)
-    batch, dim = anchor.shape
-    if negatives.dim() != 3 or negatives.shape[0] != batch or negatives.shape[2] != dim or negatives.shape[1] == 0:
-        raise ValueError(f"negatives must be (B, M, D) = ({batch}, M >= 1, {dim}), got {tuple(negatives.shape)}")
-    if reduction not in ("mean", "none"):
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-    check_temperature(temperature)
+    check_pose_inputs(anchor, positive, negatives, reduction, temperature)
+    batch = anchor.shape[0]
     omega = _check_pair_weight(pair_weight, batch).to(anchor.device)
     with autocast_off(anchor):
         p, q = unit_rows_fp32(anchor), unit_rows_fp32(positive)  # (B, D) each

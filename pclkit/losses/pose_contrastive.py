@@ -15,9 +15,7 @@ from torch import Tensor
 
 from pclkit.losses._checks import (
     autocast_off,
-    check_matrix,
-    check_same_shape,
-    check_temperature,
+    check_pose_inputs,
     unit_rows_fp32,
 )
 
@@ -57,19 +55,7 @@ def pose_contrastive(
     Returns:
         float32 scalar (or (B,) for ``reduction="none"``).
     """
-    check_matrix("anchor", anchor)
-    check_matrix("positive", positive)
-    check_same_shape("anchor", anchor, "positive", positive)
-    if negatives.dim() != 3 or negatives.shape[0] != anchor.shape[0] or negatives.shape[2] != anchor.shape[1]:
-        raise ValueError(
-            f"negatives must be (B, M, D) = ({anchor.shape[0]}, M, {anchor.shape[1]}) "
-            f"to match anchor {tuple(anchor.shape)}, got {tuple(negatives.shape)}"
-        )
-    if negatives.shape[1] == 0:
-        raise ValueError("negatives has M = 0 pose-changed views; at least one is needed")
-    if reduction not in ("mean", "none"):
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-    check_temperature(temperature)
+    check_pose_inputs(anchor, positive, negatives, reduction, temperature)
 
     with autocast_off(anchor):
         return _pose_contrastive_fp32(anchor, positive, negatives, temperature, positive_in_denominator, reduction)

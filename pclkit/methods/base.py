@@ -148,6 +148,10 @@ class Method:
         features = model(images)  # {"F_s": (N, D_s), ...}: the method's features
         return self.loss_terms(model, views, features, spans, generator)
 
+    def on_step_start(self, step: int, total_steps: int) -> None:
+        """Called at the start of every iteration with its 0-based index and the run's total
+        iterations (also the first iteration after a resume), e.g. for a warm-up. Nothing by default."""
+
     def after_optimizer_step(self, model: nn.Module, step: int, total_steps: int) -> None:
         """Called after every optimiser step with the (unwrapped) model, the 0-based index of the
         current iteration and the run's total iterations (e.g. a teacher's EMA update with a

@@ -168,10 +168,9 @@ class PCFRL(PCL):
         super().__init__(config)
         self.calibration = calibration if calibration is not None else self.options
         #: 0-based index of the iteration the next loss belongs to, and the run's length
-        #: (known after the first optimiser step; see :meth:`after_optimizer_step`)
+        #: (set by the trainer at the start of every iteration, :meth:`on_step_start`)
         self.iteration = 0
         self.total_steps: int | None = None
-        self._calls_this_iteration = 0
 
     @classmethod
     def validate(cls, config: "TrainConfig") -> str | None:
@@ -179,23 +178,16 @@ class PCFRL(PCL):
 
     # -- warm-up ------------------------------------------------------------------
 
-    def after_optimizer_step(self, model: nn.Module, step: int, total_steps: int) -> None:
-        """Track the iteration: stateless in ``step`` (an alternating schedule calls this once
-        per sub-step with the same ``step``; the next iteration starts after the last one)."""
-        self._calls_this_iteration = self._calls_this_iteration + 1 if step == self.iteration else 1
-        done = self._calls_this_iteration >= len(self.steps())
-        self.iteration = step + 1 if done else step
-        if done:
-            self._calls_this_iteration = 0
-        self.total_steps = total_steps
+    def on_step_start(self, step: int, total_steps: int) -> None:
+        """The trainer's iteration index and run length: the warm-up is a function of them only
+        (so a resumed run calibrates from its first iteration as an uninterrupted one would)."""
+        self.iteration, self.total_steps = step, total_steps
 
     def calibrating(self) -> bool:
         """Whether the current iteration calibrates (past ``warmup_fraction`` of the run).
 
-        Before the first optimiser step of a process the run length is unknown:
-        only ``warmup_fraction == 0`` calibrates then. After a resume the first
-        iteration is therefore uncalibrated (see the report / docs: the trainer
-        has no hook before a step yet).
+        Outside a trainer (no :meth:`on_step_start` yet) the run length is unknown:
+        only ``warmup_fraction == 0`` calibrates then.
         """
         fraction = self.calibration.warmup_fraction
         if fraction == 0.0:
@@ -224,29 +216,21 @@ class PCFRL(PCL):
 
     # -- the loss terms -------------------------------------------------------------------
 
-    def loss_terms(
-        self,
-        model: nn.Module,
-        views: "StepViews",
-        features: Mapping[str, Tensor],
-        spans: Mapping[str, tuple[int, int]],
-        generator: torch.Generator | None,
-    ) -> dict[str, Tensor]:
-        terms: dict[str, Tensor] = {}
-        diagnostics: dict[str, Tensor] = {}
-        face_feat, pose_feat = features["F_f"], features["F_p"]  # (N, D) each
+    def face_terms(self, model: nn.Module, face_feat: Tensor, spans: Mapping[str, tuple[int, int]],
+                   views: "StepViews") -> dict[str, Tensor]:
         calibrating = self.calibrating()
-        if "face_a" in spans:
-            terms["face"], face_diag = self.calibrated_face_loss(model, face_feat, spans, views, calibrating)
-            diagnostics.update(face_diag)
-        if "pose_a" in spans and "pose" in self.terms():
-            terms["pose"], pose_diag = self.calibrated_pose_loss(model, pose_feat, spans, views, generator, calibrating)
-            diagnostics.update(pose_diag)
-        if "recon_in" in spans or (views.recon_shared and "pose_a" in spans):
-            terms.update(self.recon_losses(model, face_feat, pose_feat, spans, views))
-        if diagnostics:
-            diagnostics["diag_fn_calibrating"] = torch.tensor(float(calibrating), device=face_feat.device)
-        return {**terms, **diagnostics}
+        face, diagnostics = self.calibrated_face_loss(model, face_feat, spans, views, calibrating)
+        return {"face": face, **diagnostics, **self._calibrating_flag(calibrating, face_feat.device)}
+
+    def pose_terms(self, model: nn.Module, pose_feat: Tensor, spans: Mapping[str, tuple[int, int]],
+                   views: "StepViews", generator: torch.Generator | None) -> dict[str, Tensor]:
+        calibrating = self.calibrating()
+        pose, diagnostics = self.calibrated_pose_loss(model, pose_feat, spans, views, generator, calibrating)
+        return {"pose": pose, **diagnostics, **self._calibrating_flag(calibrating, pose_feat.device)}
+
+    @staticmethod
+    def _calibrating_flag(calibrating: bool, device: torch.device) -> dict[str, Tensor]:
+        return {"diag_fn_calibrating": torch.tensor(float(calibrating), device=device)}
 
     def calibrated_face_loss(self, model: nn.Module, face_feat: Tensor, spans: Mapping[str, tuple[int, int]],
                              views: "StepViews", calibrating: bool) -> tuple[Tensor, dict[str, Tensor]]:

@@ -141,12 +141,22 @@ class PCL(Method):
         terms: dict[str, Tensor] = {}
         face_feat, pose_feat = features["F_f"], features["F_p"]  # (N, D) each
         if "face_a" in spans:
-            terms["face"] = self.face_loss(model, face_feat, spans)
+            terms.update(self.face_terms(model, face_feat, spans, views))
         if "pose_a" in spans and "pose" in self.terms():
-            terms["pose"] = self.pose_loss(model, pose_feat, spans, views.batch_size, generator)
+            terms.update(self.pose_terms(model, pose_feat, spans, views, generator))
         if "recon_in" in spans or (views.recon_shared and "pose_a" in spans):
             terms.update(self.recon_losses(model, face_feat, pose_feat, spans, views))
         return terms
+
+    def face_terms(self, model: nn.Module, face_feat: Tensor, spans: Mapping[str, tuple[int, int]],
+                   views: "StepViews") -> dict[str, Tensor]:
+        """``{"face": L_face}`` (a subclass may change the face loss and add ``diag_*`` entries)."""
+        return {"face": self.face_loss(model, face_feat, spans)}
+
+    def pose_terms(self, model: nn.Module, pose_feat: Tensor, spans: Mapping[str, tuple[int, int]],
+                   views: "StepViews", generator: torch.Generator | None) -> dict[str, Tensor]:
+        """``{"pose": L_pose}`` (a subclass may change the pose loss and add ``diag_*`` entries)."""
+        return {"pose": self.pose_loss(model, pose_feat, spans, views.batch_size, generator)}
 
     def face_loss(self, model: nn.Module, face_feat: Tensor, spans: Mapping[str, tuple[int, int]]) -> Tensor:
         """L_face: NT-Xent on g_f(F_f) of the 2B face views (mean over 2B rows), negatives from all ranks."""
