@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pclkit.methods import MAIN_COMPARISON, ablation_rows, method_label, method_names
+from pclkit.methods import MAIN_COMPARISON, ablation_rows, get_method, method_label, method_names
 from pclkit.protocols import CHANCE
 from pclkit.tables import Stat, aggregate
 
@@ -72,6 +72,25 @@ MAIN_CLAIMS = (
     _claim("head pose, mean MAE (F_s)", "head_pose", "mae_mean", higher_is_better=False),
     _claim("pose classification (CMU, F_s)", "pose", "accuracy"),
 )
+
+
+def successor_claims(methods: Sequence[str]) -> list[Claim]:
+    """"<successor> beats <predecessor> on ..." for each method in ``methods`` that names a predecessor
+    (``Method.successor_of``, e.g. PCFRL and ProS after PCL) which ran too.
+
+    Both successors are this project's reconstructions of unpublished code, so the claim text says so.
+    """
+    out = []
+    for name in methods:
+        before = get_method(name).successor_of
+        if before is None or before not in methods:
+            continue
+        label, baseline = method_label(name), method_label(before)
+        for claim in MAIN_CLAIMS:
+            what = claim.text.split(" on ", 1)[1]
+            out.append(Claim(f"{label} (reconstruction) beats {baseline} on {what}", claim.task, claim.metric,
+                             claim.higher_is_better, method=label, baseline=baseline))
+    return out
 
 
 def verdict(diff: float, spread: float, above_chance: bool = True) -> str:

@@ -107,6 +107,11 @@ class ViewConfig:
     face_across_pose: bool = False
     #: keyword arguments of ``pclkit.augment.AppearanceAugment`` (empty = reference augmentation)
     appearance: dict[str, Any] = field(default_factory=dict)
+    #: multi-crop (ProS; pclkit.views.MultiCrop): local crops per image, their side (None = half
+    #: the model side) and area range; the global crops use crop_scale
+    local_crops: int = 4
+    local_size: int | None = None
+    local_scale: tuple[float, float] = (0.05, 0.4)
 
     def __post_init__(self) -> None:
         _require(self.num_negatives >= 1, f"views.num_negatives must be >= 1, got {self.num_negatives}")
@@ -117,6 +122,8 @@ class ViewConfig:
         _require(0 < self.patch_frac <= 0.5, f"views.patch_frac must be in (0, 0.5], got {self.patch_frac}")
         _require(len(self.crop_scale) == 2 and 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1,
                  f"views.crop_scale must be (low, high) with 0 < low <= high <= 1, got {self.crop_scale}")
+        _require(self.local_crops >= 0, f"views.local_crops must be >= 0, got {self.local_crops}")
+        _require(self.local_size is None or self.local_size >= 1, f"views.local_size must be >= 1, got {self.local_size}")
         # build the augmentations once so a bad option fails here, not at the first step
         from pclkit.augment import AppearanceAugment, make_pose_change
 
@@ -149,6 +156,15 @@ class LossConfig:
     orth_mode: Literal["dsn", "dot", "cosine", "xcorr"] = "dsn"
     #: weight of L_orth in the sum (the paper: 1)
     orth_weight: float = 1.0
+    #: weight of L_inv, this project's option (0 = off, the paper): F_f itself, not only its
+    #: projection, kept the same across the pose change (pclkit.losses.branch_invariance)
+    face_invariance_weight: float = 0.0
+    #: ProS (pclkit.methods.pros.ProSSettings; None = that method's default): temperatures of the
+    #: student and teacher softmax over prototypes, centre EMA and the teacher's base EMA momentum
+    student_temperature: float | None = None
+    teacher_temperature: float | None = None
+    center_momentum: float | None = None
+    ema_momentum: float | None = None
     dwa_temperature: float = 2.0
     #: joint: one summed loss per step; alternating: reference's three optimiser steps
     schedule: Schedule = "joint"
@@ -157,6 +173,8 @@ class LossConfig:
         _require(self.temperature > 0, f"loss.temperature must be > 0, got {self.temperature}")
         _require(self.pose_temperature > 0, f"loss.pose_temperature must be > 0, got {self.pose_temperature}")
         _require(self.orth_weight >= 0, f"loss.orth_weight must be >= 0, got {self.orth_weight}")
+        _require(self.face_invariance_weight >= 0,
+                 f"loss.face_invariance_weight must be >= 0, got {self.face_invariance_weight}")
         _require(self.dwa_temperature > 0, f"loss.dwa_temperature must be > 0, got {self.dwa_temperature}")
 
 

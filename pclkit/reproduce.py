@@ -9,7 +9,10 @@ with a verdict for each of the paper's claims.
   pretraining seeds × probe seeds);
 * ``--ablation`` adds the paper's ablation rows (SimCLR; +L_dis; +L_orth;
   +L_pose; +DWA = PCL), the named rows of :func:`pclkit.methods.ablation_rows`;
-* ``--pose-view flip roll render3d`` trains PCL once per pose-changing view.
+* ``--pose-view flip roll render3d`` trains PCL once per pose-changing view;
+* ``--methods simclr pcl pcfrl pros`` compares other registered methods on the
+  same data, budget and protocol (default: SimCLR and PCL, the paper's table);
+  the successors' claims against PCL are then checked too.
 
 Completed runs are reused (a run folder whose ``last.pt`` has finished all its
 steps), interrupted ones resumed, so re-running the command after a crash or
@@ -31,10 +34,17 @@ from typing import Any
 
 import torch
 
-from pclkit.claims import ablation_labels, ablation_study, check_claims, claims_json, claims_markdown
-from pclkit.config import config_to_dict, load_config_file, parse_overrides, resolve_config
+from pclkit.claims import (
+    ablation_labels,
+    ablation_study,
+    check_claims,
+    claims_json,
+    claims_markdown,
+    successor_claims,
+)
+from pclkit.config import config_to_dict, load_config_file, parse_overrides, preset_names, resolve_config
 from pclkit.learning import learning_checks, learning_markdown
-from pclkit.methods import MAIN_COMPARISON, ablation_rows, method_label
+from pclkit.methods import DEFAULT_METHOD, MAIN_COMPARISON, ablation_rows, method_label, method_names
 from pclkit.runs import MAIN_JOB_DIR, default_cmu_root, run_name
 
 #: pose changes a study row can use; "preset" keeps the preset's own (views.pose_change and its options)
@@ -51,6 +61,10 @@ class RunSpec:
     pose_view: str
     folder: Path
 
+    @property
+    def method(self) -> str:
+        return str(ablation_rows().get(self.row, {"method": self.row})["method"])
+
     def overrides(self) -> dict[str, Any]:
         view = {} if self.pose_view == "preset" else {"views.pose_change": self.pose_view, "views.pose_change_options": {}}
         row = ablation_rows().get(self.row, {"method": self.row})
@@ -62,6 +76,7 @@ class ReproducePlan:
     """What the main job trains and evaluates (all defaults = ``make reproduce``)."""
 
     preset: str = "synth_cpu"
+    methods: tuple[str, ...] = MAIN_COMPARISON
     seeds: int = 1
     ablation: bool = False
     pose_views: tuple[str, ...] = ("preset",)
@@ -75,11 +90,11 @@ class ReproducePlan:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def runs(self) -> list[RunSpec]:
-        """The runs of the study per seed: the main comparison (SimCLR, PCL) or, with ``ablation``,
+        """The runs of the study per seed: ``methods`` (default SimCLR, PCL) or, with ``ablation``,
         every ablation row; then the method (PCL) once per extra pose view."""
         specs: list[RunSpec] = []
-        labels = ablation_labels() if self.ablation else {name: method_label(name) for name in MAIN_COMPARISON}
-        method = MAIN_COMPARISON[-1]
+        labels = ablation_labels() if self.ablation else {name: method_label(name) for name in self.methods}
+        method = DEFAULT_METHOD
         main_view = self.pose_views[0]
         for seed in range(self.seeds):
             for row, label in labels.items():
@@ -97,11 +112,21 @@ class ReproducePlan:
 # --------------------------------------------------------------------------- pretraining
 
 
+def method_preset(preset: str, method: str) -> str:
+    """``<method>_<preset>`` when that preset exists (e.g. ``pros_synth_cpu``), else ``preset``.
+
+    A method whose recipe differs from PCL's (ProS: AdamW, multi-crop views) ships its own
+    variant of a preset; it inherits the preset, so the data and the budget stay the same.
+    """
+    variant = f"{method}_{preset}"
+    return variant if variant in preset_names() else preset
+
+
 def pretrain_run(spec: RunSpec, plan: ReproducePlan) -> Path:
     """Train ``spec`` (or reuse/resume its folder) and return its ``last.pt``."""
     from pclkit.trainer import Trainer
 
-    config = resolve_config(plan.preset, {**spec.overrides(), **plan.overrides})
+    config = resolve_config(method_preset(plan.preset, spec.method), {**spec.overrides(), **plan.overrides})
     checkpoint = spec.folder / "last.pt"
     resume = checkpoint.is_file()
     if resume:
@@ -200,6 +225,24 @@ def make_figures(plan: ReproducePlan, folders: Sequence[Path]) -> list[Path]:
 # --------------------------------------------------------------------------- command line
 
 
+def cost_markdown(specs: Sequence[RunSpec]) -> str:
+    """Per method: steps, pretraining minutes and encoder images/s (mean over its seeds; this machine)."""
+    from pclkit.runs import training_cost
+
+    costs: dict[str, list[dict[str, float]]] = {}
+    for spec in specs:
+        try:
+            cost = training_cost(spec.folder)
+        except FileNotFoundError:
+            continue
+        costs.setdefault(spec.label, []).append(cost)
+    lines = ["| method | steps | minutes | encoder img/s |", "|---|---:|---:|---:|"]
+    for label, runs in costs.items():
+        mean = {key: sum(run[key] for run in runs) / len(runs) for key in ("steps", "minutes", "img_per_s")}
+        lines.append(f"| {label} | {mean['steps']:.0f} | {mean['minutes']:.1f} | {mean['img_per_s']:.0f} |")
+    return "\n".join(lines) + "\n\nMean over pretraining seeds, measured on the machine above (epoch wall time).\n"
+
+
 def machine_summary() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -215,6 +258,8 @@ def machine_summary() -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="synth_cpu", help="pretraining preset (default synth_cpu)")
+    parser.add_argument("--methods", nargs="+", choices=method_names(), default=list(MAIN_COMPARISON),
+                        help=f"methods to compare (default: {' '.join(MAIN_COMPARISON)})")
     parser.add_argument("--seeds", type=int, default=1, help="pretraining seeds per method (default 1)")
     parser.add_argument("--ablation", action="store_true", help="add the paper's ablation rows")
     parser.add_argument("--pose-view", nargs="+", choices=POSE_VIEWS, default=["preset"],
@@ -246,7 +291,8 @@ def plan_from_args(args: argparse.Namespace) -> ReproducePlan:
     if args.seeds < 1:
         raise SystemExit("--seeds must be >= 1")
     return ReproducePlan(
-        preset=args.preset, seeds=args.seeds, ablation=args.ablation, pose_views=tuple(args.pose_view),
+        preset=args.preset, methods=tuple(dict.fromkeys(args.methods)), seeds=args.seeds, ablation=args.ablation,
+        pose_views=tuple(args.pose_view),
         cmu_root=cmu, runs_dir=args.runs, results_dir=args.results, figures_dir=args.figures,
         eval_seeds=args.eval_seeds, supervised_minutes=args.supervised_minutes, quick=args.quick,
         overrides=overrides,
@@ -273,7 +319,9 @@ def run(args: argparse.Namespace) -> int:
         make_figures(plan, first_seed)
     total = time.perf_counter() - start
 
-    claims = check_claims(rows, "synthfaces") + (check_claims(rows, "cmu") if plan.cmu_root else [])
+    claims = []
+    for data in ["synthfaces"] + (["cmu"] if plan.cmu_root else []):
+        claims += check_claims(rows, data) + check_claims(rows, data, successor_claims(plan.methods))
     ablation = ablation_study(rows) if plan.ablation else None
     checks = learning_checks(rows)
     summary = [
@@ -291,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
         "",
         claims_markdown(claims, ablation),
     ]
+    summary += ["## Cost of pretraining", "", cost_markdown(specs), ""]
     for data in ["synthfaces"] + (["cmu"] if plan.cmu_root else []):
         summary += [(plan.results_dir / data / "results.md").read_text(), ""]
     text = "\n".join(summary)

@@ -210,6 +210,23 @@ def describe_run(ref: str | os.PathLike) -> str:
             f"{config.get('model', {}).get('encoder')} / {payload['step']} steps, {payload['epoch']} epochs{shipped}")
 
 
+def training_cost(folder: str | os.PathLike) -> dict[str, float]:
+    """What a run's pretraining cost, from its ``metrics.jsonl``: ``steps``, ``minutes`` (the sum of
+    its epochs' wall time, probes during pretraining excluded) and ``img_per_s`` (the mean of the
+    logged encoder-image rates). Raises ``FileNotFoundError`` when the run has no metrics."""
+    import json
+
+    steps, seconds, rates = 0, 0.0, []
+    with open(Path(folder) / "metrics.jsonl") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record.get("kind") == "epoch":
+                steps, seconds = max(steps, int(record["step"])), seconds + float(record["seconds"])
+            elif record.get("kind") == "step" and "img_per_s" in record:
+                rates.append(float(record["img_per_s"]))
+    return {"steps": steps, "minutes": seconds / 60, "img_per_s": sum(rates) / len(rates) if rates else float("nan")}
+
+
 def run_label(config: Mapping[str, Any]) -> str:
     """Display label of a loaded run's method (its config's ``method``, e.g. ``PCL``)."""
     return method_label(str(config.get("method")))

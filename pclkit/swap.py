@@ -22,7 +22,7 @@ SWAP_QUAD = ("D(F_f,F_p)", "D(F_f,F_p^)", "D(F_f^,F_p)", "D(F_f^,F_p^)")
 
 
 def decode_pairs(decode: Decoder, pairs: Sequence[tuple[Tensor, Tensor]]) -> list[Tensor]:
-    """D(F_f, F_p) for each ``(face (B_i, D), pose (B_i, D))`` pair, in ONE decoder call.
+    """D(F_f, F_p) for each ``(face (B_i, D), pose (B_i, D_p))`` pair, in ONE decoder call.
 
     Returns one (B_i, 3, H, W) tensor per pair. One call keeps the decoder fast;
     with a BatchNorm decoder in training mode it also normalises over all pairs
@@ -31,8 +31,9 @@ def decode_pairs(decode: Decoder, pairs: Sequence[tuple[Tensor, Tensor]]) -> lis
     if not pairs:
         return []
     for face, pose in pairs:
-        if face.shape != pose.shape:
-            raise ValueError(f"face {tuple(face.shape)} and pose {tuple(pose.shape)} features differ in shape")
+        if face.dim() != 2 or pose.dim() != 2 or face.shape[0] != pose.shape[0]:
+            raise ValueError(f"face {tuple(face.shape)} and pose {tuple(pose.shape)} features must be two "
+                             "matrices with one row per image")
     faces = torch.cat([face for face, _ in pairs], dim=0)
     poses = torch.cat([pose for _, pose in pairs], dim=0)
     decoded = decode(faces, poses)  # (sum B_i, 3, H, W)

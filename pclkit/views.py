@@ -142,10 +142,9 @@ class MultiCrop:
 
     @classmethod
     def from_config(cls, config: TrainConfig) -> "MultiCrop":
-        """``views.local_crops`` / ``local_size`` / ``local_scale`` where the config has these keys, else the defaults."""
-        default = cls()
-        return cls(**{name: getattr(config.views, name, getattr(default, name))
-                      for name in ("local_crops", "local_size", "local_scale")})
+        """From ``views.local_crops`` / ``local_size`` / ``local_scale``."""
+        views = config.views
+        return cls(local_crops=views.local_crops, local_size=views.local_size, local_scale=tuple(views.local_scale))
 
     def side(self, image_size: int) -> int:
         """The local crops' side s for a model side ``image_size``."""

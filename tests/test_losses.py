@@ -455,3 +455,24 @@ def test_orthogonality_xcorr_sees_a_pose_direction_shared_by_the_branches():
     clean, leaky = orthogonality(clean_face, pose, "xcorr").item(), orthogonality(leaky_face, pose, "xcorr").item()
     assert clean < 8 * 4 / 512 * 1.5  # about D_p / B for independent features
     assert leaky > clean + 0.1  # one fully correlated pair adds 1 / D_f = 0.125
+
+
+# ---------------------------------------------------------------------------
+# L_inv (this project's option): F_f kept the same across the pose change
+
+
+def test_branch_invariance_matches_a_naive_loop_and_ignores_a_shared_offset():
+    from pclkit.losses import branch_invariance
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(6, 5, generator=gen), torch.randn(6, 5, generator=gen)
+    mean = torch.cat([a, b]).mean(0)
+    naive = sum(1 - F.cosine_similarity(a[i] - mean, b[i] - mean, dim=0) for i in range(6)) / 6
+    torch.testing.assert_close(branch_invariance(a, b), naive)
+    torch.testing.assert_close(branch_invariance(a + 3.0, b + 3.0), naive)  # post-ReLU offsets do not count
+    assert float(branch_invariance(a, a)) < 1e-6
+    assert abs(float(branch_invariance(a, -a)) - 2.0) < 1e-5  # centred rows opposite: the worst case
+    collapsed = torch.ones(6, 5)
+    assert abs(float(branch_invariance(collapsed, collapsed)) - 1.0) < 1e-6  # a collapse earns nothing
+    with pytest.raises(ValueError):
+        branch_invariance(a, b[:, :4])

@@ -88,10 +88,22 @@ def test_term_scales_weight_the_objective():
         "dis": 1.0, "orth": 0.25, "pose": 0.5, "face": 1.5}
 
 
-@pytest.mark.parametrize("name", ["simclr", "pcl", "pcfrl", "pros"])
-def test_the_objective_gives_exactly_the_methods_terms_and_their_weighted_sum(name):
+def test_the_face_invariance_option_adds_its_term_with_its_weight_and_recon_views():
+    config = resolve_config("smoke", {"loss.face_invariance_weight": 0.5, "loss.use_dis": False, "loss.use_orth": False})
+    method = get_method("pcl")(config)
+    assert method.terms() == ("pose", "face", "inv")
+    assert method.steps()[0].view_parts == ("face", "pose", "recon")  # L_inv reads s and ŝ
+    assert method.term_scales({})["inv"] == 0.5
+
+
+@pytest.mark.parametrize("name, options", [
+    ("simclr", {}), ("pcl", {}), ("pcfrl", {}), ("pros", {}),
+    # this project's options: a narrow pose code, L_inv on F_f
+    ("pcl", {"model.pose_dim": 3, "model.decoder_fusion": "concat", "loss.face_invariance_weight": 1.0}),
+])
+def test_the_objective_gives_exactly_the_methods_terms_and_their_weighted_sum(name, options):
     config = resolve_config("smoke", {"method": name, "model.width": 4, "model.image_size": 32,
-                                      "views.num_negatives": 2})
+                                      "views.num_negatives": 2, **options})
     torch.manual_seed(0)
     model = build_model(config.model)
     method = get_method(name)(config)

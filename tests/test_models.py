@@ -250,6 +250,21 @@ def test_config_resolution_and_weights_only_state_round_trip():
         torch.testing.assert_close(model.forward_features(images), restored.forward_features(images))
 
 
+def test_a_narrow_pose_code_sizes_f_p_its_head_and_the_decoder():
+    model = build_model(ModelConfig(encoder="small", width=8, decoder_fusion="concat", pose_dim=6))
+    feats = model.forward_features(_images(3))
+    assert feats["F_p"].shape == (3, 6) and feats["F_f"].shape == (3, 8 * 64)
+    assert model.feature_dims["F_p"] == 6 and model.pose_head.in_dim == 6
+    assert model.decode(feats["F_f"], feats["F_p"]).shape == (3, 3, 64, 64)
+    assert model.project_pose(feats["F_p"]).shape[0] == 3
+    with pytest.raises(ValueError, match="F_p of shape"):
+        model.decode(feats["F_f"], feats["F_f"])
+    with pytest.raises(ValueError, match="concat"):  # a sum needs F_f and F_p of one size
+        build_model(ModelConfig(encoder="small", width=8, pose_dim=6))
+    # without pose_dim F_p is the branch output, as in the paper
+    assert build_model(ModelConfig(encoder="small", width=8)).pose_code is None
+
+
 # ---------------------------------------------------------------------------
 # one PCL step overfits a fixed tiny batch
 

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import pytest
 
-from pclkit.claims import MAIN_CLAIMS, ablation_labels, ablation_markdown, ablation_study, check_claims, verdict
+from pclkit.claims import (
+    MAIN_CLAIMS,
+    ablation_labels,
+    ablation_markdown,
+    ablation_study,
+    check_claims,
+    successor_claims,
+    verdict,
+)
 from pclkit.cli import main
+from pclkit.config import resolve_config
 from pclkit.methods import MAIN_COMPARISON, method_label
-from pclkit.reproduce import ReproducePlan, plan_from_args
+from pclkit.reproduce import ReproducePlan, cost_markdown, method_preset, plan_from_args
+from pclkit.runs import training_cost
 from pclkit.tables import Stat
 
 
@@ -27,6 +38,52 @@ def test_plan_lists_the_ablation_rows_and_pose_views_per_seed(tmp_path):
     assert [r.label for r in default] == ["SimCLR", "PCL"]
     assert "views.pose_change" not in default[1].overrides()  # the preset's own pose change
     assert default[1].folder.name == "synth_cpu_pcl_s0"
+
+
+def test_methods_option_adds_successors_with_their_own_preset_variant_on_the_same_data_and_budget(tmp_path):
+    plan = ReproducePlan(methods=("simclr", "pcl", "pcfrl", "pros"), seeds=2, runs_dir=tmp_path)
+    runs = plan.runs()
+    assert [r.label for r in runs[:4]] == ["SimCLR", "PCL", "PCFRL", "ProS"]
+    assert [r.folder.name for r in runs[2:4]] == ["synth_cpu_pcfrl_s0", "synth_cpu_pros_s0"]
+    assert method_preset("synth_cpu", "pros") == "pros_synth_cpu"
+    assert method_preset("synth_cpu", "pcfrl") == "synth_cpu"  # PCFRL keeps PCL's recipe
+    base, pros = resolve_config("synth_cpu"), resolve_config("pros_synth_cpu")
+    assert pros.method == "pros" and pros.data == base.data
+    assert (pros.optim.batch_size, pros.optim.epochs) == (base.optim.batch_size, base.optim.epochs)
+    args = plan_from_args(_parse(["reproduce", "--methods", "pcl", "pros", "pcl"]))
+    assert args.methods == ("pcl", "pros")
+
+
+def _parse(argv):
+    import argparse
+
+    from pclkit.reproduce import add_arguments
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command")
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_successor_claims_compare_with_pcl_only_when_both_ran():
+    assert successor_claims(("simclr", "pcl")) == [] and successor_claims(("pcfrl", "pros")) == []
+    claims = successor_claims(("simclr", "pcl", "pros"))
+    assert {c.method for c in claims} == {"ProS"} and {c.baseline for c in claims} == {"PCL"}
+    assert len(claims) == len(MAIN_CLAIMS) and all("reconstruction" in c.text for c in claims)
+
+
+def test_training_cost_reads_epoch_time_and_image_rate(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    records = [{"kind": "step", "step": 4, "img_per_s": 100.0}, {"kind": "epoch", "step": 8, "seconds": 30.0},
+               {"kind": "step", "step": 12, "img_per_s": 50.0}, {"kind": "monitor", "step": 16, "seconds": 5.0},
+               {"kind": "epoch", "step": 16, "seconds": 90.0}]
+    (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    assert training_cost(folder) == {"steps": 16, "minutes": 2.0, "img_per_s": 75.0}
+    plan = ReproducePlan(runs_dir=tmp_path)
+    spec = plan.runs()[0]
+    table = cost_markdown([spec.__class__(spec.label, spec.row, 0, spec.pose_view, folder), plan.runs()[1]])
+    assert "| SimCLR | 16 | 2.0 | 75 |" in table and "| PCL |" not in table  # PCL has not run: no row
 
 
 def test_verdict_needs_a_difference_beyond_the_spread():

@@ -10,6 +10,7 @@ with alpha from Dynamic Weight Average (Liu et al., MTAN, CVPR 2019).
 * :func:`pose_contrastive` -- L_pose, the pose-related contrastive loss (Eq. 4-5).
 * :func:`orthogonality` -- L_orth, DSN difference loss, the paper's dot form, cosine or cross-correlation (Eq. 3).
 * :func:`swap_reconstruction` -- L_dis, the four L1 swap-reconstruction terms (Eq. 2).
+* :func:`branch_invariance` -- L_inv, this project's option: F_f kept the same across the pose change.
 * :class:`DynamicWeightAverage` -- the alpha of the contrastive terms.
 * :func:`mix_negatives` -- optional Beta mixing of pose negatives (reference code detail).
 * :func:`calibrated_nt_xent`, :func:`calibrated_pose_contrastive` -- the calibrated face and pose
@@ -23,6 +24,7 @@ bf16 has an 8-bit mantissa, and logits divided by tau = 0.07 lose too much
 precision in log-sum-exp.
 """
 
+from pclkit.losses.branch_invariance import branch_invariance
 from pclkit.losses.calibrated import calibrated_nt_xent, calibrated_pose_contrastive, multi_positive_info_nce
 from pclkit.losses.dwa import DynamicWeightAverage
 from pclkit.losses.nt_xent import nt_xent
@@ -42,6 +44,7 @@ __all__ = [
     "ORTHOGONALITY_MODES",
     "swap_reconstruction",
     "SwapReconstruction",
+    "branch_invariance",
     "SWAP_TERM_NAMES",
     "DynamicWeightAverage",
     "mix_negatives",

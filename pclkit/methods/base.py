@@ -54,6 +54,8 @@ class Method:
         features: features the trained model exposes for evaluation, in display order.
         has_decoder: the model has ``decode(F_f, F_p)`` (pose swaps, swap fidelity).
         ablations: named config overrides (the paper's ablation rows), or empty.
+        successor_of: the registered method whose paper this one claims to improve on (its
+            claims are checked against it when both run), or None.
     """
 
     name: ClassVar[str] = ""
@@ -61,6 +63,7 @@ class Method:
     features: ClassVar[tuple[str, ...]] = ("F_s",)
     has_decoder: ClassVar[bool] = False
     ablations: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    successor_of: ClassVar[str | None] = None
     #: a dataclass of the method's own knobs, read from the config's ``method_options`` (None: it has none)
     options_type: ClassVar[type | None] = None
 
@@ -115,13 +118,13 @@ class Method:
     @staticmethod
     def view_parts(terms: tuple[str, ...]) -> tuple[str, ...]:
         """View families needed by ``terms``: face views for L_face, pose views for
-        L_pose, noisy inputs + clean targets for L_dis / L_orth."""
+        L_pose, noisy inputs + clean targets for L_dis / L_orth / L_inv."""
         parts = []
         if "face" in terms:
             parts.append("face")
         if "pose" in terms:
             parts.append("pose")
-        if "dis" in terms or "orth" in terms:
+        if {"dis", "orth", "inv"} & set(terms):
             parts.append("recon")
         return tuple(parts)
 

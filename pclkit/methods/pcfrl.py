@@ -161,6 +161,7 @@ class PCFRL(PCL):
 
     name = "pcfrl"
     label = "PCFRL"
+    successor_of = "pcl"
     ablations: Mapping[str, Mapping[str, Any]] = {}
     options_type = CalibrationConfig
 

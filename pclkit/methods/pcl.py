@@ -8,7 +8,9 @@ Contrastive Learning for Self-supervised Facial Representation", CVPR 2023).
   the DSN form by default, the branches' cross-correlation ``xcorr`` in synth_cpu);
 * L_pose -- pose contrastive loss: positives two appearance views of s, negatives
   the image's own M pose-changed views (Eq. 4-5);
-* L_face -- NT-Xent (Chen et al., ICML 2020, Eq. 1) on the face branch F_f.
+* L_face -- NT-Xent (Chen et al., ICML 2020, Eq. 1) on the face branch F_f;
+* L_inv -- this project's option (``loss.face_invariance_weight`` > 0; not in the paper):
+  F_f of s and of ŝ agree (:func:`pclkit.losses.branch_invariance`).
 
 alpha_pose, alpha_face come from Dynamic Weight Average (Liu, Johns & Davison,
 CVPR 2019) when ``loss.use_dwa``; ``loss.use_dis/use_orth/use_pose`` switch
@@ -28,7 +30,14 @@ import torch
 from torch import Tensor, nn
 
 from pclkit.distributed import all_gather_with_grad
-from pclkit.losses import mix_negatives, nt_xent, orthogonality, pose_contrastive, swap_reconstruction
+from pclkit.losses import (
+    branch_invariance,
+    mix_negatives,
+    nt_xent,
+    orthogonality,
+    pose_contrastive,
+    swap_reconstruction,
+)
 from pclkit.methods import register
 from pclkit.methods.base import Method, Step
 
@@ -85,6 +94,7 @@ class PCL(Method):
             decoder_fusion=model_cfg.decoder_fusion,
             decoder_seed_size=model_cfg.decoder_seed_size,
             decoder_upsample=model_cfg.decoder_upsample,
+            pose_dim=model_cfg.pose_dim,
         )
 
     @classmethod
@@ -105,7 +115,8 @@ class PCL(Method):
 
     def terms(self) -> tuple[str, ...]:
         loss = self.config.loss
-        on = {"dis": loss.use_dis, "orth": loss.use_orth, "pose": loss.use_pose, "face": True}
+        on = {"dis": loss.use_dis, "orth": loss.use_orth, "pose": loss.use_pose, "face": True,
+              "inv": loss.face_invariance_weight > 0}
         return tuple(name for name, active in on.items() if active)
 
     def weighted_terms(self) -> tuple[str, ...]:
@@ -126,6 +137,7 @@ class PCL(Method):
         scales = super().term_scales(weights)
         scales["dis"] = 1.0
         scales["orth"] = self.config.loss.orth_weight
+        scales["inv"] = self.config.loss.face_invariance_weight
         return {name: scales[name] for name in self.terms()}
 
     # -- the loss terms ----------------------------------------------------------
@@ -180,7 +192,7 @@ class PCL(Method):
 
     def recon_losses(self, model: nn.Module, face_feat: Tensor, pose_feat: Tensor,
                      spans: Mapping[str, tuple[int, int]], views: "StepViews") -> dict[str, Tensor]:
-        """L_dis (swap reconstruction of s and ŝ) and L_orth on the noisy-input features."""
+        """L_dis (swap reconstruction of s and ŝ), L_orth and (when on) L_inv on the noisy-input features."""
         if views.recon_shared:  # s + n is pose_a; ŝ + n is the first of each image's M negatives
             s0, s1 = spans["pose_a"]
             n0, n1 = spans["pose_neg"]
@@ -200,4 +212,6 @@ class PCL(Method):
             gathered = [all_gather_with_grad(t) for t in (face, pose, face_hat, pose_hat)]
             out["orth"] = (orthogonality(gathered[0], gathered[1], loss.orth_mode)
                            + orthogonality(gathered[2], gathered[3], loss.orth_mode))
+        if "inv" in self.terms():
+            out["inv"] = branch_invariance(face, face_hat)
         return out

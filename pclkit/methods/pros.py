@@ -57,9 +57,9 @@ ICCV 2021) with the choices marked "Reconstruction":
   teacher's frozen class token (``F_s``) with the same linear / kNN protocol as
   every other method, so all methods sit in one table.
 
-Settings that the config has no key for yet live in :class:`ProSSettings`: its
-defaults apply, and a config that gains a key of the same name (``model.vit_dim``,
-``loss.teacher_temperature``, ...) overrides them; the multi-crop sizes are
+The ViT, head and loss settings are config keys (``model.vit_dim``,
+``loss.teacher_temperature``, ...; see :class:`ProSSettings`); a key left at
+None takes the default of :class:`ProSSettings`. The multi-crop sizes are
 :class:`pclkit.views.MultiCrop` (``views.local_crops``, ...).
 """
 
@@ -84,14 +84,15 @@ if TYPE_CHECKING:
 
 __all__ = ["ProS", "ProSSettings", "ema_momentum_at"]
 
-#: config section of each setting (the key the lead is asked to add there)
+#: config section of each setting
 _MODEL_KEYS = ("vit_patch", "vit_dim", "vit_depth", "vit_heads", "vit_mlp_dim", "num_prototypes", "head_batch_norm")
 _LOSS_KEYS = ("student_temperature", "teacher_temperature", "center_momentum", "ema_momentum")
 
 
 @dataclass(frozen=True)
 class ProSSettings:
-    """ProS sizes and hyper-parameters with no config key yet (defaults: a ViT that trains on 2 CPU cores).
+    """ProS sizes and hyper-parameters (defaults: a ViT that trains on 2 CPU cores); config keys of the
+    same name in ``model`` and ``loss`` override them unless None.
 
     Model (``model.*``): vit_patch 8 (an 8 x 8 grid at 64 px), vit_dim / vit_depth /
     vit_heads the ViT's width, depth and heads (ViT-S is 384 / 12 / 6), vit_mlp_dim
@@ -138,10 +139,10 @@ class ProSSettings:
 
     @classmethod
     def read(cls, model_cfg: Any = None, loss_cfg: Any = None) -> "ProSSettings":
-        """The defaults, overridden by the keys of the same name that ``model_cfg`` / ``loss_cfg`` have."""
+        """The defaults, overridden by the keys of the same name of ``model_cfg`` / ``loss_cfg`` that are not None."""
         values: dict[str, Any] = {}
         for section, keys in ((model_cfg, _MODEL_KEYS), (loss_cfg, _LOSS_KEYS)):
-            values.update({key: getattr(section, key) for key in keys if hasattr(section, key)})
+            values.update({key: getattr(section, key) for key in keys if getattr(section, key, None) is not None})
         return cls(**values)
 
     @classmethod
@@ -178,6 +179,7 @@ class ProS(Method):
 
     name = "pros"
     label = "ProS"
+    successor_of = "pcl"
     features = ("F_s",)
     has_decoder = False
 

@@ -62,6 +62,11 @@ class ModelConfig:
         decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
         decoder_seed_size: side of the decoder's seed map (1 in the reference).
         decoder_upsample: ``bilinear`` (the reference) or ``pixelshuffle`` (sub-pixel convolution).
+        pose_dim: size of F_p; None = the pose branch's output (the paper, same size as F_f);
+            a number adds a linear map to a narrow pose code (PCL only; needs ``concat`` fusion).
+        vit_patch, vit_dim, vit_depth, vit_heads, vit_mlp_dim, num_prototypes, head_batch_norm:
+            the ViT and prototype head of ProS (:class:`pclkit.methods.pros.ProSSettings`);
+            None = that method's default.
     """
 
     encoder: str = "small"
@@ -75,6 +80,14 @@ class ModelConfig:
     decoder_fusion: str = "sum"
     decoder_seed_size: int = 1
     decoder_upsample: str = "bilinear"
+    pose_dim: int | None = None
+    vit_patch: int | None = None
+    vit_dim: int | None = None
+    vit_depth: int | None = None
+    vit_heads: int | None = None
+    vit_mlp_dim: int | None = None
+    num_prototypes: int | None = None
+    head_batch_norm: bool | None = None
 
     def resolved(self) -> "ModelConfig":
         """A copy with every None replaced by the encoder default (what a checkpoint stores)."""
@@ -97,7 +110,11 @@ class ModelConfig:
             raise ValueError(f"decoder_fusion must be one of {', '.join(FUSIONS)}, got {self.decoder_fusion!r}")
         if self.image_size < 16 or self.image_size % 16:
             raise ValueError(f"image_size must be a positive multiple of 16, got {self.image_size}")
-        for name in ("width", "proj_hidden_dim", "proj_dim", "decoder_width", "decoder_stage_width", "decoder_seed_size"):
+        if self.pose_dim is not None and self.decoder_fusion != "concat":
+            raise ValueError(f"pose_dim {self.pose_dim} (a narrower F_p) needs decoder_fusion 'concat', "
+                             f"got {self.decoder_fusion!r}")
+        for name in ("width", "proj_hidden_dim", "proj_dim", "decoder_width", "decoder_stage_width", "decoder_seed_size",
+                     "pose_dim"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")

@@ -61,7 +61,7 @@ class SwapDecoder(nn.Module):
     z = normalize(F_f + F_p) (``fusion="sum"``: sum, then L2 -- the reference;
     not concatenation) or z = [F_f, F_p] (``fusion="concat"``, an option of
     this project: keeps which branch a feature came from and its magnitude), then
-    Linear(in_dim or 2 in_dim, width * s * s) -> (width, s, s) with s =
+    Linear(in_dim or in_dim + pose_dim, width * s * s) -> (width, s, s) with s =
     ``seed_size`` (1 in the reference; a 4x4 seed is this project's option: a
     wider bottleneck at the same cost), log2(out_size / s) stages of
     (``upsample="pixelshuffle"``, this project's option: each stage's conv
@@ -82,7 +82,10 @@ class SwapDecoder(nn.Module):
     The late, high-resolution stages dominate the cost, so a cheap decoder
     keeps a wide seed and narrows ``stage_width``.
 
-    Shapes: F_f, F_p (B, in_dim) -> image (B, 3, out_size, out_size) in [0, 1].
+    ``pose_dim`` (concat only; None = ``in_dim``) is the size of F_p when the
+    pose code is narrower than F_f (``ModelConfig.pose_dim``).
+
+    Shapes: F_f (B, in_dim), F_p (B, pose_dim) -> image (B, 3, out_size, out_size) in [0, 1].
     """
 
     def __init__(
@@ -94,10 +97,15 @@ class SwapDecoder(nn.Module):
         fusion: str = "sum",
         seed_size: int = 1,
         upsample: str = "bilinear",
+        pose_dim: int | None = None,
     ) -> None:
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"decoder fusion must be one of {FUSIONS}, got {fusion!r}")
+        pose_dim = pose_dim or in_dim
+        if fusion == "sum" and pose_dim != in_dim:
+            raise ValueError(f"decoder fusion 'sum' needs F_f and F_p of one size, got {in_dim} and {pose_dim}; "
+                             "use fusion 'concat'")
         self.fusion = fusion
         if upsample not in UPSAMPLINGS:
             raise ValueError(f"decoder upsample must be one of {UPSAMPLINGS}, got {upsample!r}")
@@ -105,8 +113,8 @@ class SwapDecoder(nn.Module):
         num_up = int(round(math.log2(out_size / seed_size))) if seed_size >= 1 else -1
         if seed_size < 1 or seed_size * 2**num_up != out_size:
             raise ValueError(f"decoder out_size / seed_size must be a power of two, got {out_size} / {seed_size}")
-        self.in_dim, self.width, self.out_size, self.seed_size = in_dim, width, out_size, seed_size
-        self.fc = nn.Linear(2 * in_dim if fusion == "concat" else in_dim, width * seed_size * seed_size)
+        self.in_dim, self.pose_dim, self.width, self.out_size, self.seed_size = in_dim, pose_dim, width, out_size, seed_size
+        self.fc = nn.Linear(in_dim + pose_dim if fusion == "concat" else in_dim, width * seed_size * seed_size)
         layers: list[nn.Module] = []
         in_ch = width
         channels = _decoder_channels(stage_width or width // 2, num_up)
@@ -126,13 +134,13 @@ class SwapDecoder(nn.Module):
         self.stages = nn.Sequential(*layers)
 
     def forward(self, face_feat: Tensor, pose_feat: Tensor) -> Tensor:
-        for name, feat in (("F_f", face_feat), ("F_p", pose_feat)):
-            if feat.dim() != 2 or feat.shape[1] != self.in_dim:
-                raise ValueError(f"decoder expects {name} of shape (B, {self.in_dim}), got {tuple(feat.shape)}")
+        for name, feat, dim in (("F_f", face_feat, self.in_dim), ("F_p", pose_feat, self.pose_dim)):
+            if feat.dim() != 2 or feat.shape[1] != dim:
+                raise ValueError(f"decoder expects {name} of shape (B, {dim}), got {tuple(feat.shape)}")
         if face_feat.shape[0] != pose_feat.shape[0]:
             raise ValueError(f"F_f {tuple(face_feat.shape)} and F_p {tuple(pose_feat.shape)} differ in batch size")
         if self.fusion == "concat":
-            code = torch.cat([face_feat, pose_feat], dim=1)  # (B, 2 in_dim)
+            code = torch.cat([face_feat, pose_feat], dim=1)  # (B, in_dim + pose_dim)
         else:
             code = F.normalize(face_feat + pose_feat, dim=1)  # (B, in_dim)
         seed = self.fc(code).view(-1, self.width, self.seed_size, self.seed_size)  # (B, width, s, s)

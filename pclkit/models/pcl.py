@@ -22,7 +22,7 @@ class PCLModel(nn.Module):
     * ``forward_features(x)`` -> ``{"F_s": (B, D_s), "F_f": (B, D), "F_p": (B, D)}``; also ``forward``.
     * ``decode(F_f, F_p)`` -> (B, 3, S, S) in [0, 1]
     * ``project_face(F_f)`` -> (B, P), ``project_pose(F_p)`` -> (B, P)
-    * ``feature_dims`` -> {"F_s": D_s, "F_f": D, "F_p": D}
+    * ``feature_dims`` -> {"F_s": D_s, "F_f": D, "F_p": D (or ``pose_dim``)}
 
     Args:
         encoder: a :class:`BranchedEncoder`.
@@ -32,6 +32,10 @@ class PCLModel(nn.Module):
         decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
         decoder_seed_size: side of the decoder's seed map (reference 1).
         decoder_upsample: ``bilinear`` (reference) or ``pixelshuffle``.
+        pose_dim: size of F_p. None (the paper) = the branch output itself; a number
+            k adds a linear map branch output -> k (a narrow pose code: pose has three
+            angles, and a code of k << D has little room left for identity; this
+            project's option, needs ``decoder_fusion="concat"``).
     """
 
     def __init__(
@@ -44,25 +48,29 @@ class PCLModel(nn.Module):
         decoder_fusion: str = "sum",
         decoder_seed_size: int = 1,
         decoder_upsample: str = "bilinear",
+        pose_dim: int | None = None,
     ) -> None:
         super().__init__()
         #: the resolved ModelConfig when built by build_model (None otherwise)
         self.config = None
         self.encoder = encoder
         self.image_size = encoder.input_size
+        self.pose_dim = pose_dim or encoder.branch_dim
+        #: branch output (B, D) -> narrow pose code F_p (B, k), or None (F_p is the branch output)
+        self.pose_code = nn.Linear(encoder.branch_dim, pose_dim) if pose_dim else None
         self.face_head = ProjectionHead(encoder.branch_dim, proj_hidden_dim, proj_dim)
-        self.pose_head = ProjectionHead(encoder.branch_dim, proj_hidden_dim, proj_dim)
+        self.pose_head = ProjectionHead(self.pose_dim, proj_hidden_dim, proj_dim)
         self.decoder = SwapDecoder(
             encoder.branch_dim, decoder_width, encoder.input_size, decoder_stage_width, decoder_fusion,
-            decoder_seed_size, decoder_upsample,
+            decoder_seed_size, decoder_upsample, pose_dim=self.pose_dim,
         )
 
     # -- features --------------------------------------------------------
 
     @property
     def feature_dims(self) -> dict[str, int]:
-        """Sizes of the flattened features: {"F_s": D_s, "F_f": D, "F_p": D}."""
-        return {"F_s": self.encoder.shared_dim, "F_f": self.encoder.branch_dim, "F_p": self.encoder.branch_dim}
+        """Sizes of the flattened features: {"F_s": D_s, "F_f": D, "F_p": D or pose_dim}."""
+        return {"F_s": self.encoder.shared_dim, "F_f": self.encoder.branch_dim, "F_p": self.pose_dim}
 
     def forward_features(self, images: Tensor) -> dict[str, Tensor]:
         """E(s): (B, 3, S, S) in [0, 1] -> ``{"F_s": (B, D_s), "F_f": (B, D), "F_p": (B, D)}``, flattened.
@@ -72,6 +80,8 @@ class PCLModel(nn.Module):
         self.encoder.check_images(images)
         shared_map = self.encoder.forward_shared_map(images)
         face_feat, pose_feat = self.encoder.forward_branches(shared_map)
+        if self.pose_code is not None:
+            pose_feat = self.pose_code(pose_feat)  # (B, k)
         return {"F_s": self.encoder.shared_pool(shared_map).flatten(1), "F_f": face_feat, "F_p": pose_feat}
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
