@@ -14,6 +14,7 @@ COLUMNS = (
     ("expr", "F_s/expression/accuracy", 100), ("AU F1", "F_s/au/f1_mean", 100), ("MAE°", "F_s/head_pose/mae_mean", 1),
     ("F_f expr", "F_f/expression/accuracy", 100), ("F_f id", "F_f/identity/accuracy", 100),
     ("F_p id", "F_p/identity/accuracy", 100), ("F_f R²", "F_f/head_pose/r2_mean", 1), ("F_p R²", "F_p/head_pose/r2_mean", 1),
+    ("F_f yaw R²", "F_f/head_pose/r2_yaw", 1), ("F_p yaw R²", "F_p/head_pose/r2_yaw", 1),
     ("swap dB", "decoder/swap/psnr_swap", 1), ("vs A", "decoder/swap/psnr_swap_vs_a", 1),
     ("vs B", "decoder/swap/psnr_swap_vs_b", 1), ("SSIM", "decoder/swap/ssim_swap", 1),
 )
@@ -29,6 +30,10 @@ def main() -> None:
     prefixes = sys.argv[1:]
     lines = Path("benchmarks/results/recipe_search.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines if line.strip()]
+    # a run scored again (e.g. after a metric was added) keeps its place and shows its latest scores
+    key = lambda record: (record["name"], record.get("renderer", 3))  # noqa: E731
+    latest = {key(record): record for record in records}
+    records = [latest[k] for k in dict.fromkeys(key(record) for record in records)]
     print("| run | train s | " + " | ".join(c[0] for c in COLUMNS) + " |")
     print("|---|---:|" + "---:|" * len(COLUMNS))
     shown_baselines: set[int] = set()

@@ -42,7 +42,7 @@ SMOKE = os.environ.get("PCLKIT_SMOKE", "0") == "1"  # tiny data and models (the 
 PRESET = None      # None: "smoke" in smoke mode, else "synth_cpu" ("paper" on a GPU with face frames)
 RUNS_DIR = os.environ.get("PCLKIT_RUNS_DIR", "runs")  # relative to the repository root
 FIGURES_DIR = os.environ.get("PCLKIT_FIGURES_DIR", "figures")
-METHOD = "pcl"     # a method whose model has a decoder D(F_f, F_p)
+METHOD = "pcl"     # a method whose model has a decoder D(F_f, F_p): "pcl" or "pcfrl"
 N_TEST = None      # SynthFaces test faces to pick from (None: 64 in smoke mode, else 512)
 N_FACES = 8        # columns of the grids
 SEED = 0

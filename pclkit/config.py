@@ -159,6 +159,9 @@ class LossConfig:
     #: weight of L_inv, this project's option (0 = off, the paper): F_f itself, not only its
     #: projection, kept the same across the pose change (pclkit.losses.branch_invariance)
     face_invariance_weight: float = 0.0
+    #: L_dis terms: ``all`` four of the paper's Eq. 2, or ``swaps`` -- only the two swap terms,
+    #: half the decoder calls (this project's option)
+    dis_terms: Literal["all", "swaps"] = "all"
     #: ProS (pclkit.methods.pros.ProSSettings; None = that method's default): temperatures of the
     #: student and teacher softmax over prototypes, centre EMA and the teacher's base EMA momentum
     student_temperature: float | None = None

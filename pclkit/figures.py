@@ -127,6 +127,64 @@ def pretraining_curves_figure(runs: Mapping[str, str | Path]) -> Figure:
     return fig
 
 
+def detector_scores_by_epoch(history: Sequence[Mapping[str, Any]], branch: str, batch_size: int) -> dict[str, list[float]]:
+    """Per epoch of a PCFRL run: precision, recall and chance precision of its false-negative detector.
+
+    From the step records' ``diag_<branch>_fn_hits / _pairs / _true_pairs`` (pairs of one batch):
+    precision = sum(hits) / sum(pairs), recall = sum(hits) / sum(true pairs), chance = the share
+    of true pairs among all B (B - 1) / 2 pairs of a batch (what flagging pairs at random would score).
+    Epochs without any step scored against ground truth are left out.
+    """
+    per_epoch: dict[int, list[float]] = {}
+    key = f"diag_{branch}_fn_"
+    for record in history:
+        if record.get("kind") == "step" and f"{key}hits" in record:
+            sums = per_epoch.setdefault(int(record["epoch"]), [0.0, 0.0, 0.0, 0.0])
+            for i, name in enumerate(("hits", "pairs", "true_pairs")):
+                sums[i] += float(record[key + name])
+            sums[3] += 1
+    all_pairs = batch_size * (batch_size - 1) / 2
+    out: dict[str, list[float]] = {"epoch": [], "precision": [], "recall": [], "chance": []}
+    for epoch, (hits, pairs, true, steps) in sorted(per_epoch.items()):
+        out["epoch"].append(epoch + 1)
+        out["precision"].append(hits / pairs if pairs else float("nan"))
+        out["recall"].append(hits / true if true else float("nan"))
+        out["chance"].append(true / (steps * all_pairs))
+    return out
+
+
+def false_negative_detector_figure(folder: str | Path) -> Figure:
+    """PCFRL's false-negative detector scored against SynthFaces' ground truth, per epoch (one panel per branch).
+
+    Face branch: a detected pair is right when both images show one identity; pose branch: when
+    their yaw and pitch differ by less than the tolerance of :mod:`pclkit.methods.pcfrl`. A paper
+    cannot draw this (real data has no such truth); the dashed line is the precision of chance.
+    """
+    from pclkit.config import load_config_file
+    from pclkit.runlog import read_metrics
+
+    folder = Path(folder)
+    history = read_metrics(folder / "metrics.jsonl")
+    batch = load_config_file(folder / "config.yaml").optim.batch_size
+    branches = [b for b in ("pose", "face") if any(f"diag_{b}_fn_hits" in r for r in history)]
+    if not branches:
+        raise ValueError(f"{folder} logged no detector scores (a PCFRL run on SynthFaces logs diag_*_fn_hits)")
+    with paper_style():
+        fig = Figure(figsize=figure_size("text", aspect=0.36), layout="constrained")
+        axes = fig.subplots(1, len(branches), squeeze=False)[0]
+        for ax, branch in zip(axes, branches):
+            scores = detector_scores_by_epoch(history, branch, batch)
+            ax.plot(scores["epoch"], scores["precision"], marker="o", color=viz.PALETTE[0], label="precision")
+            ax.plot(scores["epoch"], scores["recall"], marker="s", color=viz.PALETTE[1], label="recall")
+            ax.plot(scores["epoch"], scores["chance"], linestyle="--", color="grey", label="chance precision")
+            ax.set_title(f"{branch} false negatives")
+            ax.set_xlabel("epoch")
+            ax.set_ylim(0, 1)
+        axes[0].set_ylabel("against ground truth")
+        axes[-1].legend(loc="upper right")
+    return fig
+
+
 # --------------------------------------------------------------------------- figures: evaluation
 
 #: (task, metric, axis label, scale) of the feature-comparison figure
@@ -376,6 +434,11 @@ def make_all(runs: Sequence[str | Path], out: str | Path = "figures", *, n: int 
     written = _saved(synthfaces_factors_figure(), "synthfaces_factors", out)
     if len(folders) == len(models) and all((f / "metrics.jsonl").is_file() for f in folders.values()):
         written += _saved(pretraining_curves_figure(folders), "pretraining_curves", out)
+    detectors = {label: folder for label, folder in folders.items()  # PCFRL runs score their detector
+                 if (folder / "metrics.jsonl").is_file() and "_fn_hits" in (folder / "metrics.jsonl").read_text()}
+    for label, folder in detectors.items():
+        name = "false_negative_detector" + ("" if len(detectors) == 1 else f"_{label.lower()}")
+        written += _saved(false_negative_detector_figure(folder), name, out)
     if results is not None:
         from pclkit.tables import read_csv
 

@@ -42,10 +42,10 @@ from pclkit.claims import (
     claims_markdown,
     successor_claims,
 )
-from pclkit.config import config_to_dict, load_config_file, parse_overrides, preset_names, resolve_config
+from pclkit.config import config_to_dict, load_config_file, parse_overrides, resolve_config
 from pclkit.learning import learning_checks, learning_markdown
 from pclkit.methods import DEFAULT_METHOD, MAIN_COMPARISON, ablation_rows, method_label, method_names
-from pclkit.runs import MAIN_JOB_DIR, default_cmu_root, run_name
+from pclkit.runs import MAIN_JOB_DIR, default_cmu_root, method_preset, run_name
 
 #: pose changes a study row can use; "preset" keeps the preset's own (views.pose_change and its options)
 POSE_VIEWS = ("preset", "flip", "roll", "render3d")
@@ -110,16 +110,6 @@ class ReproducePlan:
 
 
 # --------------------------------------------------------------------------- pretraining
-
-
-def method_preset(preset: str, method: str) -> str:
-    """``<method>_<preset>`` when that preset exists (e.g. ``pros_synth_cpu``), else ``preset``.
-
-    A method whose recipe differs from PCL's (ProS: AdamW, multi-crop views) ships its own
-    variant of a preset; it inherits the preset, so the data and the budget stay the same.
-    """
-    variant = f"{method}_{preset}"
-    return variant if variant in preset_names() else preset
 
 
 def pretrain_run(spec: RunSpec, plan: ReproducePlan) -> Path:

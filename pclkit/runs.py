@@ -126,6 +126,18 @@ def find_run(preset: str, method: str, seed: int = 0, runs_dir: str | Path = "ru
 # --------------------------------------------------------------------------- training and choosing
 
 
+def method_preset(preset: str, method: str) -> str:
+    """``<method>_<preset>`` when that preset exists (e.g. ``pros_synth_cpu``), else ``preset``.
+
+    A method whose recipe differs from PCL's (ProS: AdamW, multi-crop views) ships its own
+    variant of a preset; it inherits the preset, so the data and the budget stay the same.
+    """
+    from pclkit.config import preset_names
+
+    variant = f"{method}_{preset}"
+    return variant if variant in preset_names() else preset
+
+
 def ensure_run(preset: str, method: str, seed: int = 0, runs_dir: str | Path = "runs",
                overrides: Mapping[str, Any] | None = None, live_plot: "TrainerCallback | None" = None) -> Path:
     """The run of ``(preset, method, seed)`` (:func:`find_run`); trains it into :func:`run_folder` when missing.
@@ -142,7 +154,7 @@ def ensure_run(preset: str, method: str, seed: int = 0, runs_dir: str | Path = "
     from pclkit.trainer import Trainer
 
     folder = run_folder(preset, method, seed, runs_dir)
-    config = resolve_config(preset, {"method": method, "seed": seed, **dict(overrides or {})})
+    config = resolve_config(method_preset(preset, method), {"method": method, "seed": seed, **dict(overrides or {})})
     trainer = Trainer(config, folder)
     if live_plot is not None:
         trainer.add_callback(live_plot)

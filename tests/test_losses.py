@@ -296,6 +296,12 @@ def test_swap_reconstruction_matches_four_separate_l1_terms_in_one_call():
     assert out.total.item() == pytest.approx(sum(naive), rel=1e-5)
     assert out.reconstructions.shape == (4, batch, 3, size, size)
     assert list(out.named_terms()) == list(SWAP_TERM_NAMES)
+    # the swaps-only option keeps the two middle terms, decoded in one call
+    decoder.calls = 0
+    swaps = swap_reconstruction(images, images_hat, face, face_hat, pose, pose_hat, decoder, swaps_only=True)
+    assert decoder.calls == 1 and swaps.reconstructions.shape == (2, batch, 3, size, size)
+    assert swaps.terms.tolist() == pytest.approx(naive[1:3], rel=1e-5)
+    assert list(swaps.named_terms()) == ["swap_to_s_hat", "swap_to_s"]
 
 
 def test_swap_reconstruction_takes_pose_from_the_view_it_reproduces():

@@ -507,3 +507,20 @@ def test_two_ranks_on_half_batches_match_one_rank_on_the_whole_batch(tmp_path):
         assert set(got["grads"]) == set(grads)
         for name, grad in grads.items():
             torch.testing.assert_close(got["grads"][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_detector_scores_by_epoch_pool_the_steps_and_give_the_chance_precision():
+    from pclkit.figures import detector_scores_by_epoch
+
+    steps = [  # epoch 0: 2 steps; epoch 1: 1 step; a step record without truth is ignored
+        {"kind": "step", "epoch": 0, "diag_pose_fn_hits": 1, "diag_pose_fn_pairs": 2, "diag_pose_fn_true_pairs": 3},
+        {"kind": "step", "epoch": 0, "diag_pose_fn_hits": 3, "diag_pose_fn_pairs": 6, "diag_pose_fn_true_pairs": 3},
+        {"kind": "step", "epoch": 1, "diag_pose_fn_hits": 0, "diag_pose_fn_pairs": 0, "diag_pose_fn_true_pairs": 1},
+        {"kind": "step", "epoch": 1, "diag_pose_fn_pairs": 5},
+        {"kind": "epoch", "epoch": 1, "diag_pose_fn_hits": 99},
+    ]
+    scores = detector_scores_by_epoch(steps, "pose", batch_size=4)  # 6 pairs per batch
+    assert scores["epoch"] == [1, 2]
+    assert scores["precision"][0] == 4 / 8 and scores["recall"][0] == 4 / 6 and scores["chance"][0] == 6 / 12
+    assert math.isnan(scores["precision"][1]) and scores["recall"][1] == 0.0  # nothing flagged: no precision
+    assert detector_scores_by_epoch(steps, "face", 4)["epoch"] == []

@@ -20,8 +20,8 @@ from pclkit.claims import (
 from pclkit.cli import main
 from pclkit.config import resolve_config
 from pclkit.methods import MAIN_COMPARISON, method_label
-from pclkit.reproduce import ReproducePlan, cost_markdown, method_preset, plan_from_args
-from pclkit.runs import training_cost
+from pclkit.reproduce import ReproducePlan, cost_markdown, plan_from_args
+from pclkit.runs import method_preset, training_cost
 from pclkit.tables import Stat
 
 

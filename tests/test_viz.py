@@ -125,6 +125,14 @@ def test_swap_grid_rows_in_paper_order(model):
     assert not torch.allclose(rows["ff_fp"], rows["ff_fphat"])
 
 
+def test_swap_grid_and_interpolation_work_with_a_narrow_pose_code():
+    narrow = build_model(method="pcl", width=8, proj_hidden_dim=32, proj_dim=16, decoder_width=16,
+                         decoder_fusion="concat", pose_dim=4).eval()
+    images = ImageList().images[:2]
+    rows = viz.swap_grid(narrow, images, images.flip(-1))
+    assert all(batch.shape == (2, 3, SIZE, SIZE) for batch in rows.values())
+
+
 def test_encode_returns_the_models_feature_dict_and_swaps_need_a_decoder(model):
     data = ImageList()
     feats = viz.encode(model, data.images[:2])

@@ -32,6 +32,7 @@ from pclkit.losses.orthogonality import ORTHOGONALITY_MODES, orthogonality
 from pclkit.losses.pose_contrastive import mix_negatives, pose_contrastive, sample_beta
 from pclkit.losses.prototype import prototype_matching, teacher_targets, updated_center
 from pclkit.losses.swap_reconstruction import (
+    SWAP_ONLY_TERM_NAMES,
     SWAP_TERM_NAMES,
     SwapReconstruction,
     swap_reconstruction,
@@ -46,6 +47,7 @@ __all__ = [
     "SwapReconstruction",
     "branch_invariance",
     "SWAP_TERM_NAMES",
+    "SWAP_ONLY_TERM_NAMES",
     "DynamicWeightAverage",
     "mix_negatives",
     "sample_beta",

@@ -9,17 +9,20 @@ import torch
 from torch import Tensor
 
 from pclkit.losses._checks import autocast_off, check_matrix, check_same_shape
-from pclkit.swap import swap_quad
+from pclkit.swap import decode_pairs, swap_quad
 
 #: order of the four L_dis terms in :class:`SwapReconstruction`
 SWAP_TERM_NAMES: tuple[str, ...] = ("recon_s", "swap_to_s_hat", "swap_to_s", "recon_s_hat")
+#: the two swap terms, the only ones with ``swaps_only=True``
+SWAP_ONLY_TERM_NAMES: tuple[str, ...] = ("swap_to_s_hat", "swap_to_s")
 
 
 class SwapReconstruction(NamedTuple):
     """Result of :func:`swap_reconstruction`.
 
     total: scalar float32, the sum of the four terms (L_dis).
-    terms: (4,) float32, in the order of :data:`SWAP_TERM_NAMES`.
+    terms: (4,) float32, in the order of :data:`SWAP_TERM_NAMES` ((2,) in the order of
+        :data:`SWAP_ONLY_TERM_NAMES` with ``swaps_only``).
     reconstructions: (4, B, 3, H, W) decoder outputs, same order:
         D(F_f, F_p) -> s, D(F_f, F_p̂) -> ŝ, D(F_f̂, F_p) -> s, D(F_f̂, F_p̂) -> ŝ.
     """
@@ -29,8 +32,9 @@ class SwapReconstruction(NamedTuple):
     reconstructions: Tensor
 
     def named_terms(self) -> dict[str, float]:
-        """The four terms as plain floats keyed by :data:`SWAP_TERM_NAMES` (for logging)."""
-        return dict(zip(SWAP_TERM_NAMES, self.terms.detach().tolist()))
+        """The terms as plain floats keyed by :data:`SWAP_TERM_NAMES` (or :data:`SWAP_ONLY_TERM_NAMES`)."""
+        names = SWAP_TERM_NAMES if len(self.terms) == len(SWAP_TERM_NAMES) else SWAP_ONLY_TERM_NAMES
+        return dict(zip(names, self.terms.detach().tolist()))
 
 
 def swap_reconstruction(
@@ -41,6 +45,7 @@ def swap_reconstruction(
     pose: Tensor,
     pose_hat: Tensor,
     decoder: Callable[[Tensor, Tensor], Tensor],
+    swaps_only: bool = False,
 ) -> SwapReconstruction:
     """Pose-disentangled swap reconstruction loss L_dis (Liu et al., CVPR 2023, Eq. 2).
 
@@ -55,14 +60,21 @@ def swap_reconstruction(
     reconstructions at once, whereas the reference's four separate calls
     normalise each group of B separately.
 
+    ``swaps_only`` (this project's option, not the paper's) keeps the two swap terms
+    |ŝ - D(F_f, F_p̂)| + |s - D(F_f̂, F_p)|: half the decoder calls. Each is still a
+    reconstruction of a view of the same face, so the decoder learns the same task
+    from half as many decodes, and a wider decoder fits the same step time.
+
     Args:
         images, images_hat: (B, 3, H, W) targets s and ŝ (clean, in [0, 1]).
         face, face_hat: (B, D) face features F_f, F_f̂ of s and ŝ.
         pose, pose_hat: (B, D) pose features F_p, F_p̂ of s and ŝ.
         decoder: callable (F_f (N, D), F_p (N, D)) -> (N, 3, H, W), e.g. ``PCLModel.decode``.
 
+        swaps_only: only the two swap terms (see above).
+
     Returns:
-        :class:`SwapReconstruction` (total, terms (4,), reconstructions (4, B, 3, H, W)).
+        :class:`SwapReconstruction` (total, terms (4,) or (2,), reconstructions (4 or 2, B, 3, H, W)).
     """
     if images.dim() != 4:
         raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
@@ -74,10 +86,15 @@ def swap_reconstruction(
     check_same_shape("face", face, "face_hat", face_hat)
     check_same_shape("pose", pose, "pose_hat", pose_hat)
 
-    recon = swap_quad(decoder, face, face_hat, pose, pose_hat)  # (4, B, 3, H, W), one decoder call
+    if swaps_only:
+        recon = torch.stack(decode_pairs(decoder, [(face, pose_hat), (face_hat, pose)]))  # (2, B, 3, H, W)
+        targets = torch.stack([images_hat, images])
+    else:
+        recon = swap_quad(decoder, face, face_hat, pose, pose_hat)  # (4, B, 3, H, W), one decoder call
+        targets = torch.stack([images, images_hat, images, images_hat])
     if recon.shape[2:] != images.shape[1:]:
         raise ValueError(f"decoder returned images {tuple(recon.shape[2:])}, expected {tuple(images.shape[1:])}")
-    targets = torch.stack([images, images_hat, images, images_hat]).float()
+    targets = targets.float()
     with autocast_off(images):
         terms = (recon.float() - targets).abs().flatten(1).mean(dim=1)  # (4,)
     return SwapReconstruction(total=terms.sum(), terms=terms, reconstructions=recon)

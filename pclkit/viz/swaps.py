@@ -138,9 +138,9 @@ def swap_grid(model: nn.Module, images: Tensor, images_hat: Tensor) -> dict[str,
         raise ValueError(f"images {tuple(views.shape)} and images_hat {tuple(views_hat.shape)} differ in shape")
     feats, feats_hat = encode(model, views), encode(model, views_hat)
     face, pose, pose_hat = feats["F_f"], feats["F_p"], feats_hat["F_p"]
-    zeros = torch.zeros_like(face)
-    pairs = {"ff_fp": (face, pose), "ff_fphat": (face, pose_hat), "ff": (face, zeros), "fp": (zeros, pose),
-             "fphat": (zeros, pose_hat)}
+    no_face, no_pose = torch.zeros_like(face), torch.zeros_like(pose)  # F_p may be narrower than F_f
+    pairs = {"ff_fp": (face, pose), "ff_fphat": (face, pose_hat), "ff": (face, no_pose), "fp": (no_face, pose),
+             "fphat": (no_face, pose_hat)}
     decoded = dict(zip(pairs, decode_swaps(model, list(pairs.values()))))
     return {"s": views.cpu(), "s_hat": views_hat.cpu(), **decoded}
 
