@@ -26,7 +26,7 @@ from pclkit.config import (
     resolve_config,
 )
 from pclkit.methods import ablation_rows, method_names
-from pclkit.runs import run_folder
+from pclkit.runs import method_preset, run_folder
 from pclkit.trainer import NonFiniteLossError, Trainer, WarmupCosine, pretrain
 
 __all__ = ["add_arguments", "run", "config_from_args", "pretrain", "Trainer", "NonFiniteLossError", "WarmupCosine"]
@@ -81,6 +81,10 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]
         return config, args.resume, True
     preset = args.preset or "synth_cpu"
     config = resolve_config(preset, overrides)
+    variant = method_preset(preset, config.method)
+    if variant != preset:
+        print(f"note: {config.method} has its own recipe on {preset}'s data and budget: --preset {variant}",
+              file=sys.stderr)
     out = args.out or run_folder(config.preset, config.method, config.seed)  # the one naming scheme (pclkit.runs)
     return config, out, False
 

@@ -380,3 +380,10 @@ def test_precision_auto_uses_bf16_only_where_the_device_has_it(monkeypatch):
     assert isinstance(trainer_module.autocast(cpu, "auto"), type(contextlib.nullcontext()))
     monkeypatch.setattr(trainer_module, "native_bf16", lambda device: True)
     assert trainer_module.resolve_precision("auto", cpu) == "bf16"
+
+
+def test_cli_points_to_a_methods_own_preset_variant(capsys):
+    assert main(["pretrain", "--preset", "smoke", "--method", "pros", "--print-config"]) == 0
+    assert "--preset pros_smoke" in capsys.readouterr().err
+    assert main(["pretrain", "--preset", "smoke", "--method", "pcl", "--print-config"]) == 0
+    assert "own recipe" not in capsys.readouterr().err

@@ -20,11 +20,12 @@ SWAP_ONLY_TERM_NAMES: tuple[str, ...] = ("swap_to_s_hat", "swap_to_s")
 class SwapReconstruction(NamedTuple):
     """Result of :func:`swap_reconstruction`.
 
-    total: scalar float32, the sum of the four terms (L_dis).
+    total: scalar float32, the sum of the terms (L_dis).
     terms: (4,) float32, in the order of :data:`SWAP_TERM_NAMES` ((2,) in the order of
         :data:`SWAP_ONLY_TERM_NAMES` with ``swaps_only``).
     reconstructions: (4, B, 3, H, W) decoder outputs, same order:
-        D(F_f, F_p) -> s, D(F_f, F_p̂) -> ŝ, D(F_f̂, F_p) -> s, D(F_f̂, F_p̂) -> ŝ.
+        D(F_f, F_p) -> s, D(F_f, F_p̂) -> ŝ, D(F_f̂, F_p) -> s, D(F_f̂, F_p̂) -> ŝ
+        ((2, B, 3, H, W), the two middle ones, with ``swaps_only``).
     """
 
     total: Tensor
@@ -68,9 +69,8 @@ def swap_reconstruction(
     Args:
         images, images_hat: (B, 3, H, W) targets s and ŝ (clean, in [0, 1]).
         face, face_hat: (B, D) face features F_f, F_f̂ of s and ŝ.
-        pose, pose_hat: (B, D) pose features F_p, F_p̂ of s and ŝ.
-        decoder: callable (F_f (N, D), F_p (N, D)) -> (N, 3, H, W), e.g. ``PCLModel.decode``.
-
+        pose, pose_hat: (B, D_p) pose features F_p, F_p̂ of s and ŝ (D_p = D unless ``model.pose_dim``).
+        decoder: callable (F_f (N, D), F_p (N, D_p)) -> (N, 3, H, W), e.g. ``PCLModel.decode``.
         swaps_only: only the two swap terms (see above).
 
     Returns:
@@ -96,5 +96,5 @@ def swap_reconstruction(
         raise ValueError(f"decoder returned images {tuple(recon.shape[2:])}, expected {tuple(images.shape[1:])}")
     targets = targets.float()
     with autocast_off(images):
-        terms = (recon.float() - targets).abs().flatten(1).mean(dim=1)  # (4,)
+        terms = (recon.float() - targets).abs().flatten(1).mean(dim=1)  # (4,) or (2,)
     return SwapReconstruction(total=terms.sum(), terms=terms, reconstructions=recon)
