@@ -21,6 +21,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from ddp_support import save_ddp_step
 
 from pclkit.config import resolve_config
 from pclkit.distributed import all_gather_with_grad
@@ -129,16 +130,7 @@ def _step_check(rank: int, out_dir: str) -> None:
     config, model, views = _step_inputs()
     model.eval()  # BatchNorm with running statistics: see the module docstring
     objective = PretrainObjective(model, get_method(config.method)(config))
-    ddp = torch.nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
-    terms = ddp(views.shard(rank, WORLD), WEIGHTS, None)
-    terms["loss"].backward()
-    averaged = {}
-    for name, value in terms.items():
-        value = value.detach().clone()
-        dist.all_reduce(value)
-        averaged[name] = value / WORLD
-    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
-    torch.save({"terms": averaged, "grads": grads}, Path(out_dir) / f"step_{rank}.pt")
+    save_ddp_step(objective, model, views, WEIGHTS, rank, WORLD, out_dir)
 
 
 def test_two_ranks_on_half_batches_match_one_rank_on_the_whole_batch(collective_results):

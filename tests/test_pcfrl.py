@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from ddp_support import save_ddp_step
 
 from pclkit.config import ConfigError, resolve_config
 from pclkit.losses import (
@@ -467,16 +468,7 @@ def _ddp_worker(rank: int, port: int, out_dir: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
         method, model, views = _ddp_inputs()
-        ddp = torch.nn.parallel.DistributedDataParallel(PretrainObjective(model, method), find_unused_parameters=True)
-        terms = ddp(views.shard(rank, WORLD), DDP_WEIGHTS, None)
-        terms["loss"].backward()
-        averaged = {}
-        for name, value in terms.items():
-            value = value.detach().clone()
-            dist.all_reduce(value)
-            averaged[name] = value / WORLD
-        grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
-        torch.save({"terms": averaged, "grads": grads}, f"{out_dir}/step_{rank}.pt")
+        save_ddp_step(PretrainObjective(model, method), model, views, DDP_WEIGHTS, rank, WORLD, out_dir)
     finally:
         dist.destroy_process_group()
 
