@@ -26,6 +26,7 @@ from pclkit.data.synthfaces import (
     symmetric_pose_config,
     synthfaces_split,
 )
+from pclkit.data.synthfaces.layout import rot_x, rot_y, rot_z
 from pclkit.data.synthfaces.raycast import Lighting, PartGroup, cast_group, composite
 
 
@@ -204,17 +205,52 @@ def test_zbuffer_nearest_hit_wins():
         assert image[:, 0, 0].abs().sum() == 0  # background in the corner
 
 
+def test_cast_group_hits_exactly_the_pixels_a_full_grid_finds():
+    """The scanline extents cast every pixel whose ray meets an ellipsoid, and no other; depths agree."""
+    gen = torch.Generator().manual_seed(0)
+    b, p, s = 3, 5, 40
+    center = (torch.rand(b, p, 3, generator=gen) - 0.5) * 2.2  # some parts partly outside the image
+    radii = 0.03 + 0.45 * torch.rand(b, p, 3, generator=gen)
+    angles = (torch.rand(3, b, p, generator=gen) - 0.5) * 2 * math.pi
+    rotation = rot_z(angles[0]) @ rot_x(angles[1]) @ rot_y(angles[2])
+    enabled = torch.ones(b, p, dtype=torch.bool)
+    enabled[1, 2] = False
+    hits = cast_group(PartGroup("e", center, rotation, radii, torch.ones(b, p, 3), enabled), s)
+
+    # brute force: every pixel of the image against every part, q0 = A u, d = A e_z, A = diag(1/r) R^T
+    coord = (torch.arange(s) + 0.5) * 2 / s
+    x, y = (coord - 1)[None, :].expand(s, s), (1 - coord)[:, None].expand(s, s)
+    a = rotation.transpose(-1, -2) / radii[..., :, None]  # (B,P,3,3)
+    ux = x.reshape(1, 1, -1) - center[..., 0:1]
+    uy = y.reshape(1, 1, -1) - center[..., 1:2]
+    q0 = a[..., 0, None] * ux[..., None, :] + a[..., 1, None] * uy[..., None, :]  # (B,P,3,S*S)
+    d = a[..., 2, None]
+    q0_d, d_d = (q0 * d).sum(-2), (d * d).sum(-2)
+    disc = q0_d**2 - d_d * ((q0 * q0).sum(-2) - 1)  # (B,P,S*S)
+    disc[~enabled] = -1.0
+    depth = center[..., 2:3] + (disc.clamp_min(0).sqrt() - q0_d) / d_d
+
+    found = torch.zeros(b, p, s * s, dtype=torch.bool)
+    image = hits.pixel // (s * s)
+    found[image, hits.part % p, hits.pixel % (s * s)] = True
+    assert bool(found[disc > 1e-4].all()), "a pixel whose ray clearly meets an ellipsoid was not cast"
+    assert not bool(found[disc < -1e-4].any()), "a pixel whose ray clearly misses was cast"
+    assert not bool(found[1, 2].any())  # a disabled part casts nothing
+    assert len(hits.pixel) == int(found.sum())  # each pixel of a part once
+    expected = depth[image, hits.part % p, hits.pixel % (s * s)]
+    torch.testing.assert_close(hits.depth, expected, atol=2e-4, rtol=0)
+
+
 def _visible_pixels(factors: Factors, part: str, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image: (number of fine pixels won by each ellipsoid of ``part`` (B, P), z-buffer (B, S, S))."""
     groups, light, background = build_scene(factors)
     s = size * 2
     _, depth = composite(groups, s, light, background[:, :, None, None].expand(-1, -1, s, s), return_depth=True)
     group = next(g for g in groups if g.name == part)
-    cand = cast_group(group, s, light, torch.arange(len(factors)))
-    stride = s * s + 1
-    image, pixel = cand.index // stride, cand.index % stride
-    won = torch.isfinite(cand.depth) & (cand.depth >= depth.reshape(len(factors), -1)[image, pixel])
-    counts = torch.stack([won[k].reshape(len(factors), -1).sum(1) for k in range(won.shape[0])], 1)
+    hits = cast_group(group, s)
+    won = hits.depth >= depth.reshape(-1).index_select(0, hits.pixel)
+    parts = group.center.shape[1]
+    counts = torch.bincount(hits.part[won], minlength=len(factors) * parts).reshape(len(factors), parts)
     return counts, depth
 
 

@@ -100,6 +100,7 @@ class SceneParts:
         enabled: Tensor | list[Tensor] | None = None,
         in_head_frame: bool = True,
         params: dict[str, Tensor] | None = None,
+        part_params: dict[str, Tensor] | None = None,
         **material,
     ) -> None:
         """Add P parts (lists of (B,3) centres, (B,3) radii, optional (B,3,3) local rotations)."""
@@ -121,7 +122,8 @@ class SceneParts:
             center = s * center + self.shift[:, None]
             rot = local_rot
         self.groups.append(
-            PartGroup(name, center, rot.contiguous(), radius * s, colour.contiguous(), enabled, params=params or {}, **material)
+            PartGroup(name, center, rot.contiguous(), radius * s, colour.contiguous(), enabled, params=params or {},
+                      part_params=part_params or {}, **material)
         )
 
 

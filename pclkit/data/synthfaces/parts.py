@@ -33,28 +33,21 @@ MOUTH_INSIDE = (0.28, 0.06, 0.07)
 
 
 # ---------------------------------------------------------------------------
-# clip and texture rules: q is (3, P, B, n) unit-sphere coordinates of the hit
-
-
-def _per_image(t: Tensor) -> Tensor:
-    """(B,) -> (1, B, 1) to broadcast against (P, B, n)."""
-    return t[None, :, None]
-
-
-def _colour(t: Tensor) -> Tensor:
-    """(B, 3) -> (3, 1, B, 1) to broadcast against (3, P, B, n)."""
-    return t.transpose(0, 1)[:, None, :, None]
+# clip and texture rules: q is (3, K) unit-sphere coordinates of K hits; params hold each
+# hit's values (pclkit.data.synthfaces.raycast.rule_params): per image (K,) or, for a
+# colour, (3, K); per part (K,); "part" (K,) the part index within the group
 
 
 def _const_colour(rgb: tuple[float, float, float], like: Tensor) -> Tensor:
-    return torch.tensor(rgb, device=like.device)[:, None, None, None]
+    """A fixed colour (3, 1) to broadcast against (3, K)."""
+    return torch.tensor(rgb, device=like.device)[:, None]
 
 
 def _ear_texture(q: Tensor, params: dict) -> Tensor:
-    # the concha (darker hollow) is on the outer face: +x for the right ear, -x for the left
-    side = torch.tensor([-1.0, 1.0], device=q.device)[:, None, None]
+    # the concha (darker hollow) is on the outer face: -x for the left ear (part 0), +x for the right
+    side = params["part"] * 2.0 - 1.0
     concha = (q[0] * side > 0) & (q[1] ** 2 * 1.6 + (q[2] + 0.15) ** 2 < 0.35)
-    return _colour(params["skin"]) * torch.where(concha, 0.68, 1.0)
+    return params["skin"] * torch.where(concha, 0.68, 1.0)
 
 
 def _eye_texture(q: Tensor, params: dict) -> Tensor:
@@ -62,14 +55,9 @@ def _eye_texture(q: Tensor, params: dict) -> Tensor:
     front = q[2] > 0
     iris_r2, pupil_r2 = 0.52**2, 0.24**2
     limbal = 1 - 0.55 * (rho2 / iris_r2) ** 2  # darker iris rim
-    iris = _colour(params["iris"]) * limbal
+    iris = params["iris"] * limbal
     colour = torch.where(front & (rho2 < iris_r2), iris, _const_colour(SCLERA, q))
     return torch.where(front & (rho2 < pupil_r2), _const_colour(PUPIL, q), colour)
-
-
-def _per_part(t: Tensor) -> Tensor:
-    """(B, P) -> (P, B, 1) to broadcast against (P, B, n)."""
-    return t.transpose(0, 1)[..., None]
 
 
 def _lid_edge(q: Tensor, params: dict) -> Tensor:
@@ -78,8 +66,8 @@ def _lid_edge(q: Tensor, params: dict) -> Tensor:
     Parts flagged ``upper`` keep q_y above ``open - c q_x^2``, the lower lids
     keep q_y below ``-(open - c q_x^2)`` (an almond-shaped opening).
     """
-    edge = _per_part(params["open"]) - LID_CURVE * q[0] ** 2
-    return torch.where(_per_part(params["upper"]), q[1] - edge, -edge - q[1])
+    edge = params["open"] - LID_CURVE * q[0] ** 2
+    return torch.where(params["upper"], q[1] - edge, -edge - q[1])
 
 
 def _lid_clip(q: Tensor, params: dict) -> Tensor:
@@ -89,20 +77,19 @@ def _lid_clip(q: Tensor, params: dict) -> Tensor:
 def _lid_texture(q: Tensor, params: dict) -> Tensor:
     """Brightness map: dark lash line along the edge (stronger on the upper lid), crease shadow above it."""
     edge = _lid_edge(q, params)
-    upper = _per_part(params["upper"])
     upper_shade = torch.where(edge < 0.13, 0.22, torch.where(edge < 0.3, 0.82, 1.0))
     lower_shade = torch.where(edge < 0.08, 0.62, 1.0)
-    return torch.where(upper, upper_shade, lower_shade)
+    return torch.where(params["upper"], upper_shade, lower_shade)
 
 
 def _bridge_texture(q: Tensor, params: dict) -> Tensor:
     # AU9: horizontal wrinkle lines across the upper bridge
     lines = (torch.sin(q[1] * 18.0) > 0.3) & (q[1] > 0.05)
-    return _colour(params["skin"]) * (1 - 0.9 * _per_image(params["wrinkle"]) * lines)
+    return params["skin"] * (1 - 0.9 * params["wrinkle"] * lines)
 
 
 def _hair_streaks(q: Tensor, params: dict) -> Tensor:
-    """Brightness map (P,B,n): fine streaks across the strands."""
+    """Brightness map (K,): fine streaks across the strands."""
     return torch.cos(q[0] * 26.0 / (1.35 - q[1])).mul_(0.06).add_(0.94)  # even in x: mirror-symmetric
 
 
@@ -111,16 +98,16 @@ def _cap_clip(q: Tensor, params: dict) -> Tensor:
     # the hairline is highest at the forehead, lower at the sides, and drops to the nape at the back;
     # the parting tilts it sideways and it dips at the temples
     back = (-q[2]).clamp_min_(0)
-    threshold = _per_image(params["front"]) - HAIR_SIDE_DROP * (1 - q[2]) - HAIR_BACK_DROP * back
-    threshold = threshold + _per_image(params["parting"]) * q[0] - TEMPLE_DIP * q[0] * q[0]
+    threshold = params["front"] - HAIR_SIDE_DROP * (1 - q[2]) - HAIR_BACK_DROP * back
+    threshold = threshold + params["parting"] * q[0] - TEMPLE_DIP * q[0] * q[0]
     return q[1] > threshold
 
 
 def _beard_clip(q: Tensor, params: dict) -> Tensor:
-    radii = params["radii"].transpose(0, 1)[:, None, :, None]  # (3,1,B,1)
+    radii = params["radii"]  # (3,K)
     x, y = q[0] * radii[0], q[1] * radii[1]  # head-axis offsets from the beard centre
     # the beard line runs under the mouth and rises along a parabola towards the sideburns
-    return y < _per_image(params["mouth_limit"]) + BEARD_CURVE * x * x
+    return y < params["mouth_limit"] + BEARD_CURVE * x * x
 
 
 def _rim_clip(q: Tensor, params: dict) -> Tensor:
@@ -204,7 +191,7 @@ def add_eyes(scene: SceneParts, face: FaceLayout) -> None:
     openings = torch.stack([upper_open.clamp(0.05, 0.8)] * 2 + [lower_open.clamp(0.02, 0.8)] * 2, 1)
     upper = torch.tensor([True, True, False, False], device=like.device).expand(scene.batch, 4)
     scene.add("lids", lid_centers * 2, [r_lid] * 4, ident.skin, rotations=lid_rots * 2, clip=_lid_clip,
-              texture=_lid_texture, params={"open": openings, "upper": upper})
+              texture=_lid_texture, part_params={"open": openings, "upper": upper})
 
 
 def add_brows(scene: SceneParts, face: FaceLayout) -> None:
