@@ -36,8 +36,12 @@ PARTS = ("views", "encoder", "decoder", "heads", "losses+other", "optimiser")
 
 
 def module_part(name: str) -> str | None:
-    """The part of a top-level model child: ``encoder``, ``decoder``, ``heads`` (projection heads), or None."""
-    if name == "encoder":
+    """The part of a top-level model child: ``encoder``, ``decoder``, ``heads`` (projection heads), or None.
+
+    ProS's ``student`` and ``teacher`` networks (ViT + prototype head, :mod:`pclkit.models.vit`)
+    count as encoder: their small prototype heads are timed with the ViTs.
+    """
+    if name in ("encoder", "student", "teacher"):
         return "encoder"
     if name == "decoder":
         return "decoder"
@@ -55,7 +59,7 @@ def timed_modules(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
     found = []
     for name, child in model.named_children():
         part = module_part(name)
-        if part == "encoder":
+        if name == "encoder":
             found += [(f"{name}.{sub}", grandchild, part) for sub, grandchild in child.named_children()]
         elif part is not None:
             found.append((name, child, part))

@@ -18,6 +18,17 @@ from pclkit.runtime import select_device
 from pclkit.trainer import Trainer
 
 
+def image_entry_points(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The modules every encoded image passes through once: the encoder's trunk (SimCLR, PCL,
+    PCFRL), or ProS's student and teacher networks (so the teacher's global crops count too)."""
+    if hasattr(model, "encoder"):
+        return [model.encoder.trunk]
+    entries = [child for name, child in model.named_children() if name in ("student", "teacher")]
+    if not entries:
+        raise ValueError(f"no encoder to count images through in {type(model).__name__}")
+    return entries
+
+
 def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile: bool = True) -> dict[str, Any]:
     """Time the training step of ``config`` on one fixed batch (no data loading, no I/O in the loop).
 
@@ -54,7 +65,8 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile
         trainer = Trainer(config, tmp, batches=source)
         batches = next(trainer.batches.epoch(0, 0, trainer._streams()))
         encoded: list[int] = []
-        trainer.model.encoder.trunk.register_forward_hook(lambda m, inputs, out: encoded.append(inputs[0].shape[0]))
+        for entry in image_entry_points(trainer.model):
+            entry.register_forward_hook(lambda m, inputs, out: encoded.append(inputs[0].shape[0]))
         times, cpu_times = [], []
         for _ in range(warmup + steps):
             encoded.clear()

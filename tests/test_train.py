@@ -369,6 +369,17 @@ def test_benchmark_step_times_the_real_training_step():
     assert result["cpu_seconds_per_step"] > 0
 
 
+def test_benchmark_step_counts_and_times_the_pros_student_and_teacher():
+    from pclkit.stepbench import benchmark_step
+
+    config = resolve_config("pros_smoke", ["optim.batch_size=8", "views.local_crops=2"])
+    result = benchmark_step(config, steps=1, warmup=0)
+    # student: 2 global + 2 local crops per image; teacher: the 2 global crops
+    assert result["encoder_images_per_step"] == (2 + 2 + 2) * 8
+    assert result["flops_per_step"] > 0
+    assert result["seconds_by_part"]["encoder"] > 0 and result["seconds_by_part"]["optimiser"] > 0
+
+
 def test_precision_auto_uses_bf16_only_where_the_device_has_it(monkeypatch):
     from pclkit import runtime as trainer_module
 
