@@ -73,8 +73,10 @@ def naive_calibrated_nt_xent(z_a, z_b, pair_weight, tau):
     return torch.stack(losses).mean()
 
 
-def naive_calibrated_pose(anchor, positive, negatives, pair_weight, tau, positive_in_denominator=True):
-    """l(p_i -> q) + l(q_i -> p), candidates: every image's other view + the own M negatives."""
+def naive_calibrated_pose(anchor, positive, negatives, pair_weight, tau, positive_in_denominator=True,
+                          batch_negatives=True):
+    """l(p_i -> q) + l(q_i -> p), candidates: every image's other view (or, without batch
+    negatives, only the own and the calibrated ones) + the own M negatives."""
     batch = anchor.shape[0]
     p, q = F.normalize(anchor, dim=1), F.normalize(positive, dim=1)
     n = F.normalize(negatives, dim=2)
@@ -82,6 +84,8 @@ def naive_calibrated_pose(anchor, positive, negatives, pair_weight, tau, positiv
     for i in range(batch):
         for query, keys in ((p[i], q), (q[i], p)):
             candidates = [(query @ keys[j] / tau, 1.0 if j == i else float(pair_weight[i, j])) for j in range(batch)]
+            if not batch_negatives:
+                candidates = [(logit, w) for logit, w in candidates if w > 0]
             candidates += [(query @ n[i, m] / tau, 0.0) for m in range(negatives.shape[1])]
             log_z = torch.logsumexp(torch.stack([logit for logit, w in candidates
                                                  if positive_in_denominator or w == 0]), dim=0)
@@ -175,6 +179,25 @@ def test_calibrated_pose_loss_matches_a_loop_over_pairs(in_denominator):
         got = calibrated_pose_contrastive(anchor, positive, negatives, weight, 0.1,
                                           positive_in_denominator=in_denominator)
         torch.testing.assert_close(got, naive_calibrated_pose(anchor, positive, negatives, weight, 0.1, in_denominator))
+
+
+@pytest.mark.parametrize("in_denominator", [True, False])
+def test_calibrated_pose_loss_without_batch_negatives_matches_a_loop_and_pcl(in_denominator):
+    g = torch.Generator().manual_seed(8)
+    anchor, positive = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)
+    negatives = torch.randn(4, 3, 6, generator=g)
+    weight = random_pair_weight(4, g, density=0.6)
+    got = calibrated_pose_contrastive(anchor, positive, negatives, weight, 0.1,
+                                      positive_in_denominator=in_denominator, batch_negatives=False)
+    torch.testing.assert_close(got, naive_calibrated_pose(anchor, positive, negatives, weight, 0.1, in_denominator,
+                                                          batch_negatives=False))
+    assert not torch.allclose(got, calibrated_pose_contrastive(anchor, positive, negatives, weight, 0.1,
+                                                               positive_in_denominator=in_denominator))
+    # no calibrated pair: PCL's L_pose exactly, whatever the batch size
+    torch.testing.assert_close(
+        calibrated_pose_contrastive(anchor, positive, negatives, torch.zeros(4, 4), 0.1, in_denominator,
+                                    batch_negatives=False),
+        pose_contrastive(anchor, positive, negatives, 0.1, positive_in_denominator=in_denominator))
 
 
 @pytest.mark.parametrize("in_denominator", [True, False])
@@ -307,6 +330,8 @@ def test_calibration_config_defaults_and_validation():
     # the knobs come from the config's method_options; unknown keys list the valid ones
     tuned = resolve_config("smoke", {"method": "pcfrl", "method_options.k_pose": 7, "method_options.warmup_fraction": 0.0})
     assert PCFRL(tuned).calibration == CalibrationConfig(k_pose=7, warmup_fraction=0.0)
+    own = resolve_config("smoke", {"method": "pcfrl", "method_options.pose_batch_negatives": False})
+    assert PCFRL(own).calibration.pose_batch_negatives is False
     with pytest.raises(ConfigError, match=r"unknown method_options \['k_nearest'\].*valid: k_face, k_pose"):
         resolve_config("smoke", {"method": "pcfrl", "method_options.k_nearest": 3})
     with pytest.raises(ConfigError, match="method_options: .*warmup_fraction"):

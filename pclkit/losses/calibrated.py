@@ -149,6 +149,7 @@ def calibrated_pose_contrastive(
     temperature: float = 0.07,
     positive_in_denominator: bool = True,
     reduction: str = "mean",
+    batch_negatives: bool = True,
 ) -> Tensor:
     """Pose-branch calibrated contrastive loss: PCL's L_pose with batch negatives and weighted extra positives.
 
@@ -171,6 +172,10 @@ def calibrated_pose_contrastive(
     images only in a separate NT-Xent-like term. With B = 1 (no other image)
     this is exactly :func:`pclkit.losses.pose_contrastive`.
 
+    With ``batch_negatives=False`` the other images are candidates only where they are
+    calibrated (weight > 0): PCL's L_pose (own negatives only) plus the detected pairs as
+    extra positives; with no detected pair this is exactly PCL's L_pose for any B.
+
     Args:
         anchor, positive: (B, D) pose projections of the two appearance views (p and q).
         negatives: (B, M, D), the own pose-changed views of each image.
@@ -179,6 +184,7 @@ def calibrated_pose_contrastive(
         positive_in_denominator: as in :func:`pclkit.losses.pose_contrastive`; False keeps
             every positive (own and calibrated) out of the denominator.
         reduction: ``"mean"`` or ``"none"`` ((B,) per image).
+        batch_negatives: the other images' views are negatives (True) or only calibrated positives.
 
     Returns:
         float32 scalar (or (B,)).
@@ -192,12 +198,15 @@ def calibrated_pose_contrastive(
         num_neg = negatives.shape[1]
         eye = torch.eye(batch, device=p.device)
         weight = torch.cat([omega + eye, torch.zeros(batch, num_neg, device=p.device)], dim=1)  # (B, B + M)
+        valid = None if batch_negatives else weight > 0
+        if valid is not None:
+            valid[:, batch:] = True  # the own negatives always count
 
         def one_direction(query: Tensor, keys: Tensor) -> Tensor:  # (B,)
             batch_logits = query @ keys.T  # (B, B): query i against every image's key view
             own_logits = torch.einsum("bd,bmd->bm", query, negatives_n)  # (B, M): only image i's negatives
             logits = torch.cat([batch_logits, own_logits], dim=1) / temperature
-            return multi_positive_info_nce(logits, weight, positives_in_denominator=positive_in_denominator,
+            return multi_positive_info_nce(logits, weight, valid, positives_in_denominator=positive_in_denominator,
                                            reduction="none")
 
         per_image = one_direction(p, q) + one_direction(q, p)

@@ -33,7 +33,9 @@ public. Everything below that goes beyond PCL is therefore a reconstruction:
   contrasts an image only with its own M pose-changed views, so it has no false
   negatives; the reconstruction adds the other images of the batch as negatives (the
   other images' appearance views), which are what pose false negatives are made of,
-  and calibrates the detected ones into weighted positives.
+  and calibrates the detected ones into weighted positives. Alternative
+  (``pose_batch_negatives=false``): PCL's own-negative L_pose with the detected pairs
+  as extra positives only.
 * **Warm-up**. No calibration before ``warmup_fraction`` of the run (early projections
   are noise). During warm-up the face loss is PCL's NT-Xent; the pose loss is the
   uncalibrated batch-negative pose loss (``warmup_loss="uncalibrated"``, chosen so the
@@ -96,6 +98,9 @@ class CalibrationConfig:
     calibrate_face, calibrate_pose: calibrate that branch at all (off = detector diagnostics only).
     warmup_loss: pose loss during warm-up: ``uncalibrated`` (batch negatives, no calibrated
         pair) or ``pcl`` (PCL's L_pose, own negatives only).
+    pose_batch_negatives: the pose loss contrasts an image with the other images of the batch
+        (True, the reconstruction's default) or only with its own pose-changed views, the
+        detected pairs being extra positives (False: PCL's L_pose + calibrated positives).
     """
 
     k_face: int = 3
@@ -106,6 +111,7 @@ class CalibrationConfig:
     calibrate_face: bool = True
     calibrate_pose: bool = True
     warmup_loss: Literal["uncalibrated", "pcl"] = "uncalibrated"
+    pose_batch_negatives: bool = True
 
     def __post_init__(self) -> None:
         if self.k_face < 1 or self.k_pose < 1:
@@ -271,5 +277,6 @@ class PCFRL(PCL):
             weights = torch.zeros_like(weights)
         loss = calibrated_pose_contrastive(anchor_all, positive_all, _gather(negatives), weights,
                                            loss_cfg.pose_temperature,
-                                           positive_in_denominator=loss_cfg.pose_positive_in_denominator)
+                                           positive_in_denominator=loss_cfg.pose_positive_in_denominator,
+                                           batch_negatives=cal.pose_batch_negatives)
         return loss, diag
