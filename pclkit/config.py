@@ -159,6 +159,9 @@ class LossConfig:
     #: weight of L_inv, this project's option (0 = off, the paper): F_f itself, not only its
     #: projection, kept the same across the pose change (pclkit.losses.branch_invariance)
     face_invariance_weight: float = 0.0
+    #: weight of L_cyc, this project's option (0 = off, the paper): a swap D(F_f^A, F_p^B) across
+    #: two faces of the batch must re-encode to F_f^A and F_p^B (pclkit.losses.swap_cycle)
+    cycle_weight: float = 0.0
     #: L_dis terms: ``all`` four of the paper's Eq. 2, or ``swaps`` -- only the two swap terms,
     #: half the decoder calls (this project's option)
     dis_terms: Literal["all", "swaps"] = "all"
@@ -178,6 +181,7 @@ class LossConfig:
         _require(self.orth_weight >= 0, f"loss.orth_weight must be >= 0, got {self.orth_weight}")
         _require(self.face_invariance_weight >= 0,
                  f"loss.face_invariance_weight must be >= 0, got {self.face_invariance_weight}")
+        _require(self.cycle_weight >= 0, f"loss.cycle_weight must be >= 0, got {self.cycle_weight}")
         _require(self.dwa_temperature > 0, f"loss.dwa_temperature must be > 0, got {self.dwa_temperature}")
 
 

@@ -464,7 +464,7 @@ def test_orthogonality_xcorr_sees_a_pose_direction_shared_by_the_branches():
 
 
 # ---------------------------------------------------------------------------
-# L_inv (this project's option): F_f kept the same across the pose change
+# L_inv and L_cyc (this project's options)
 
 
 def test_branch_invariance_matches_a_naive_loop_and_ignores_a_shared_offset():
@@ -482,3 +482,50 @@ def test_branch_invariance_matches_a_naive_loop_and_ignores_a_shared_offset():
     assert abs(float(branch_invariance(collapsed, collapsed)) - 1.0) < 1e-6  # a collapse earns nothing
     with pytest.raises(ValueError):
         branch_invariance(a, b[:, :4])
+
+
+def test_swap_cycle_is_zero_for_a_faithful_swap_and_pairs_each_image_with_the_previous_one():
+    from pclkit.losses import branch_invariance, swap_cycle
+
+    g = torch.Generator().manual_seed(3)
+    face, pose = torch.randn(5, 8, generator=g), torch.randn(5, 3, generator=g)
+    decoded = []
+
+    def decoder(f: torch.Tensor, p: torch.Tensor) -> torch.Tensor:  # "images" that carry both codes
+        decoded.append((f, p))
+        return torch.cat([f, p], 1)[:, :, None, None]
+
+    def encoder(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[:, :8, 0, 0], x[:, 8:, 0, 0]
+
+    assert float(swap_cycle(face, pose, decoder, encoder)) < 1e-5
+    torch.testing.assert_close(decoded[0][1], pose[[4, 0, 1, 2, 3]])  # image i with the pose of image i - 1
+    # a decoder that copies the pose image's appearance (face of i - 1) costs exactly L_inv of the wrong face
+    def leaky(f: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        return torch.cat([f.roll(1, 0), p], 1)[:, :, None, None]
+
+    torch.testing.assert_close(swap_cycle(face, pose, leaky, encoder), branch_invariance(face.roll(1, 0), face))
+    assert float(swap_cycle(face, pose, leaky, encoder)) > 0.5
+
+
+def test_swap_cycle_trains_decoder_and_encoder_but_not_towards_the_swap():
+    from pclkit.losses import branch_invariance, swap_cycle
+
+    g = torch.Generator().manual_seed(4)
+    face = torch.randn(6, 4, generator=g, requires_grad=True)
+    pose = torch.randn(6, 2, generator=g, requires_grad=True)
+    decoder, encoder = torch.nn.Linear(6, 12), torch.nn.Linear(12, 6)
+    loss = swap_cycle(face, pose, lambda f, p: decoder(torch.cat([f, p], 1))[:, :, None, None],
+                      lambda x: (encoder(x.flatten(1))[:, :4], encoder(x.flatten(1))[:, 4:]))
+    loss.backward()
+    assert decoder.weight.grad.abs().sum() > 0 and encoder.weight.grad.abs().sum() > 0
+    # the features get gradient only through the decoder input: the same as with targets detached by hand
+    face2, pose2 = face.detach().clone().requires_grad_(True), pose.detach().clone().requires_grad_(True)
+    target_f, target_p = face.detach(), pose.detach()[[5, 0, 1, 2, 3, 4]]
+    x = decoder(torch.cat([face2, pose2[[5, 0, 1, 2, 3, 4]]], 1))
+    out = encoder(x)
+    (branch_invariance(out[:, :4], target_f) + branch_invariance(out[:, 4:], target_p)).backward()
+    torch.testing.assert_close(face.grad, face2.grad)
+    torch.testing.assert_close(pose.grad, pose2.grad)
+    with pytest.raises(ValueError, match=">= 2 images"):
+        swap_cycle(face[:1], pose[:1], lambda f, p: f, lambda x: (x, x))

@@ -96,10 +96,19 @@ def test_the_face_invariance_option_adds_its_term_with_its_weight_and_recon_view
     assert method.term_scales({})["inv"] == 0.5
 
 
+def test_the_swap_cycle_option_adds_its_term_with_its_weight():
+    method = get_method("pcl")(resolve_config("smoke", {"loss.cycle_weight": 0.3}))
+    assert method.terms() == ("dis", "orth", "pose", "face", "cyc")
+    assert method.term_scales({})["cyc"] == 0.3
+    with pytest.raises(ConfigError, match="cycle_weight"):
+        resolve_config("smoke", {"loss.cycle_weight": -1.0})
+
+
 @pytest.mark.parametrize("name, options", [
     ("simclr", {}), ("pcl", {}), ("pcfrl", {}), ("pros", {}),
-    # this project's options: a narrow pose code, L_inv on F_f
+    # this project's options: a narrow pose code, L_inv on F_f, L_cyc
     ("pcl", {"model.pose_dim": 3, "model.decoder_fusion": "concat", "loss.face_invariance_weight": 1.0}),
+    ("pcl", {"loss.cycle_weight": 0.5, "loss.dis_terms": "swaps"}),
 ])
 def test_the_objective_gives_exactly_the_methods_terms_and_their_weighted_sum(name, options):
     config = resolve_config("smoke", {"method": name, "model.width": 4, "model.image_size": 32,

@@ -11,6 +11,7 @@ with alpha from Dynamic Weight Average (Liu et al., MTAN, CVPR 2019).
 * :func:`orthogonality` -- L_orth, DSN difference loss, the paper's dot form, cosine or cross-correlation (Eq. 3).
 * :func:`swap_reconstruction` -- L_dis, the four L1 swap-reconstruction terms (Eq. 2).
 * :func:`branch_invariance` -- L_inv, this project's option: F_f kept the same across the pose change.
+* :func:`swap_cycle` -- L_cyc, this project's option: a cross-identity swap re-encodes to its parts.
 * :class:`DynamicWeightAverage` -- the alpha of the contrastive terms.
 * :func:`mix_negatives` -- optional Beta mixing of pose negatives (reference code detail).
 * :func:`calibrated_nt_xent`, :func:`calibrated_pose_contrastive` -- the calibrated face and pose
@@ -31,6 +32,7 @@ from pclkit.losses.nt_xent import nt_xent
 from pclkit.losses.orthogonality import ORTHOGONALITY_MODES, orthogonality
 from pclkit.losses.pose_contrastive import mix_negatives, pose_contrastive, sample_beta
 from pclkit.losses.prototype import prototype_matching, teacher_targets, updated_center
+from pclkit.losses.swap_cycle import swap_cycle
 from pclkit.losses.swap_reconstruction import (
     SWAP_ONLY_TERM_NAMES,
     SWAP_TERM_NAMES,
@@ -46,6 +48,7 @@ __all__ = [
     "swap_reconstruction",
     "SwapReconstruction",
     "branch_invariance",
+    "swap_cycle",
     "SWAP_TERM_NAMES",
     "SWAP_ONLY_TERM_NAMES",
     "DynamicWeightAverage",

@@ -36,6 +36,7 @@ from pclkit.losses import (
     nt_xent,
     orthogonality,
     pose_contrastive,
+    swap_cycle,
     swap_reconstruction,
 )
 from pclkit.methods import register
@@ -116,7 +117,7 @@ class PCL(Method):
     def terms(self) -> tuple[str, ...]:
         loss = self.config.loss
         on = {"dis": loss.use_dis, "orth": loss.use_orth, "pose": loss.use_pose, "face": True,
-              "inv": loss.face_invariance_weight > 0}
+              "inv": loss.face_invariance_weight > 0, "cyc": loss.cycle_weight > 0}
         return tuple(name for name, active in on.items() if active)
 
     def weighted_terms(self) -> tuple[str, ...]:
@@ -138,6 +139,7 @@ class PCL(Method):
         scales["dis"] = 1.0
         scales["orth"] = self.config.loss.orth_weight
         scales["inv"] = self.config.loss.face_invariance_weight
+        scales["cyc"] = self.config.loss.cycle_weight
         return {name: scales[name] for name in self.terms()}
 
     # -- the loss terms ----------------------------------------------------------
@@ -192,7 +194,7 @@ class PCL(Method):
 
     def recon_losses(self, model: nn.Module, face_feat: Tensor, pose_feat: Tensor,
                      spans: Mapping[str, tuple[int, int]], views: "StepViews") -> dict[str, Tensor]:
-        """L_dis (swap reconstruction of s and ŝ), L_orth and (when on) L_inv on the noisy-input features."""
+        """L_dis (swap reconstruction of s and ŝ), L_orth and (when on) L_inv and L_cyc on the noisy-input features."""
         if views.recon_shared:  # s + n is pose_a; ŝ + n is the first of each image's M negatives
             s0, s1 = spans["pose_a"]
             n0, n1 = spans["pose_neg"]
@@ -214,4 +216,12 @@ class PCL(Method):
                            + orthogonality(gathered[2], gathered[3], loss.orth_mode))
         if "inv" in self.terms():
             out["inv"] = branch_invariance(face, face_hat)
+        if "cyc" in self.terms():
+            out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images))
         return out
+
+    @staticmethod
+    def _branches(model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:
+        """(F_f, F_p) of decoded images (L_cyc's second encoder pass)."""
+        features = model.forward_features(images)
+        return features["F_f"], features["F_p"]
