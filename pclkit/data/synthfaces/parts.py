@@ -33,14 +33,15 @@ MOUTH_INSIDE = (0.28, 0.06, 0.07)
 
 
 # ---------------------------------------------------------------------------
-# clip and texture rules: q is (3, K) unit-sphere coordinates of K hits; params hold each
-# hit's values (pclkit.data.synthfaces.raycast.rule_params): per image (K,) or, for a
-# colour, (3, K); per part (K,); "part" (K,) the part index within the group
+# clip and texture rules: q is (3, *H) unit-sphere coordinates of hits (H = (K,) or (rows,
+# columns)); params hold each hit's values, broadcastable against q[0]
+# (pclkit.data.synthfaces.raycast.rule_params): per image or per part one value, a colour
+# three (leading axis); "part" the part index within the group
 
 
 def _const_colour(rgb: tuple[float, float, float], like: Tensor) -> Tensor:
-    """A fixed colour (3, 1) to broadcast against (3, K)."""
-    return torch.tensor(rgb, device=like.device)[:, None]
+    """A fixed colour (3, 1, ...) to broadcast against q (3, *H)."""
+    return torch.tensor(rgb, device=like.device).reshape(3, *([1] * (like.dim() - 1)))
 
 
 def _ear_texture(q: Tensor, params: dict) -> Tensor:
@@ -89,7 +90,7 @@ def _bridge_texture(q: Tensor, params: dict) -> Tensor:
 
 
 def _hair_streaks(q: Tensor, params: dict) -> Tensor:
-    """Brightness map (K,): fine streaks across the strands."""
+    """Brightness map (H): fine streaks across the strands."""
     return torch.cos(q[0] * 26.0 / (1.35 - q[1])).mul_(0.06).add_(0.94)  # even in x: mirror-symmetric
 
 
@@ -104,7 +105,7 @@ def _cap_clip(q: Tensor, params: dict) -> Tensor:
 
 
 def _beard_clip(q: Tensor, params: dict) -> Tensor:
-    radii = params["radii"]  # (3,K)
+    radii = params["radii"]  # (3, ...) per hit
     x, y = q[0] * radii[0], q[1] * radii[1]  # head-axis offsets from the beard centre
     # the beard line runs under the mouth and rises along a parabola towards the sideburns
     return y < params["mouth_limit"] + BEARD_CURVE * x * x

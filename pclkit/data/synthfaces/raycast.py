@@ -31,9 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-#: Clip rule: (q (3,K) unit-sphere hit coordinates, params of :func:`rule_params`) -> keep mask (K,)
+#: Clip rule: (q (3, *H) unit-sphere coordinates of hits, params of :func:`rule_params`, broadcastable
+#: against q[0]) -> keep mask H. H is (K,) or (rows, columns).
 ClipFn = Callable[[Tensor, dict], Tensor]
-#: Texture rule: (q (3,K), params) -> albedo broadcastable to (3,K), or a brightness map (K,)
+#: Texture rule: (q (3, *H), params) -> albedo broadcastable to (3, *H), or a brightness map H
 TextureFn = Callable[[Tensor, dict], Tensor]
 
 
