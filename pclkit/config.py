@@ -162,6 +162,9 @@ class LossConfig:
     #: weight of L_cyc, this project's option (0 = off, the paper): a swap D(F_f^A, F_p^B) across
     #: two faces of the batch must re-encode to F_f^A and F_p^B (pclkit.losses.swap_cycle)
     cycle_weight: float = 0.0
+    #: L_cyc's second encoder pass: ``trained`` (its gradient reaches the encoder too) or ``frozen``
+    #: (eval mode, no parameter gradient: a fixed judge of the decoder's swaps)
+    cycle_encoder: Literal["trained", "frozen"] = "trained"
     #: L_dis terms: ``all`` four of the paper's Eq. 2, or ``swaps`` -- only the two swap terms,
     #: half the decoder calls (this project's option)
     dis_terms: Literal["all", "swaps"] = "all"

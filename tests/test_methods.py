@@ -151,3 +151,21 @@ def test_no_module_outside_methods_names_a_method():
         hits += [f"{path.relative_to(root)}:{node.lineno}: {node.value!r}" for node in ast.walk(tree)
                  if isinstance(node, ast.Constant) and node.value in names and id(node) not in docstrings]
     assert not hits, "ask pclkit.methods instead of naming a method:\n" + "\n".join(hits)
+
+
+def test_a_frozen_cycle_encoder_judges_without_learning_or_updating_statistics():
+    config = resolve_config("smoke", {"model.width": 4, "model.image_size": 32, "model.pose_dim": 3,
+                                      "model.decoder_fusion": "concat", "loss.cycle_weight": 1.0,
+                                      "loss.cycle_encoder": "frozen"})
+    model, method = build_model(config.model), get_method("pcl")(config)
+    model.train()
+    statistics = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    images = torch.rand(4, 3, 32, 32, requires_grad=True)
+    face, pose = method._branches(model, images)
+    (face.sum() + pose.sum()).backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0  # the judge passes gradient to the images
+    assert all(param.grad is None for param in model.parameters())  # but learns nothing itself
+    assert all(torch.equal(buffer, statistics[name]) for name, buffer in model.named_buffers())
+    assert model.encoder.training and all(param.requires_grad for param in model.parameters())  # restored
+    with pytest.raises(ConfigError, match="cycle_encoder"):
+        resolve_config("smoke", {"loss.cycle_encoder": "sometimes"})

@@ -220,8 +220,23 @@ class PCL(Method):
             out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images))
         return out
 
-    @staticmethod
-    def _branches(model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:
-        """(F_f, F_p) of decoded images (L_cyc's second encoder pass)."""
-        features = model.forward_features(images)
+    def _branches(self, model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:
+        """(F_f, F_p) of decoded images (L_cyc's second encoder pass; ``loss.cycle_encoder``)."""
+        if self.config.loss.cycle_encoder == "trained":
+            features = model.forward_features(images)
+            return features["F_f"], features["F_p"]
+        parts = [part for part in (model.encoder, getattr(model, "pose_code", None)) if part is not None]
+        modes = [part.training for part in parts]
+        flags = [(param, param.requires_grad) for part in parts for param in part.parameters()]
+        try:  # a fixed judge: running statistics untouched, no parameter gradient, images still differentiable
+            for part in parts:
+                part.eval()
+            for param, _ in flags:
+                param.requires_grad_(False)
+            features = model.forward_features(images)
+        finally:
+            for part, mode in zip(parts, modes):
+                part.train(mode)
+            for param, flag in flags:
+                param.requires_grad_(flag)
         return features["F_f"], features["F_p"]
