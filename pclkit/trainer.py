@@ -502,7 +502,7 @@ class Trainer:
 
     def _postfix(self, values: dict[str, float], seconds: float) -> dict[str, str]:
         shown = {"loss": f"{values['loss']:.3f}"}
-        for name in ("dis", "orth", "pose", "face"):
+        for name in self.method.terms():  # every term of the method (PCL's options and ProS's proto too)
             if name in values:
                 shown[name] = f"{values[name]:.3g}"
         for key, value in values.items():
