@@ -13,17 +13,18 @@ import torch
 from pclkit import distributed
 from pclkit.batches import MemoryBatches
 from pclkit.config import TrainConfig, resolve_config
-from pclkit.flops import PartTimer, count_step_flops
+from pclkit.flops import PartTimer, count_step_flops, module_part
 from pclkit.runtime import select_device
 from pclkit.trainer import Trainer
 
 
 def image_entry_points(model: torch.nn.Module) -> list[torch.nn.Module]:
     """The modules every encoded image passes through once: the encoder's trunk (SimCLR, PCL,
-    PCFRL), or ProS's student and teacher networks (so the teacher's global crops count too)."""
+    PCFRL), or the top-level children :func:`pclkit.flops.module_part` counts as encoder (ProS's
+    student and teacher networks, so the teacher's global crops count too)."""
     if hasattr(model, "encoder"):
         return [model.encoder.trunk]
-    entries = [child for name, child in model.named_children() if name in ("student", "teacher")]
+    entries = [child for name, child in model.named_children() if module_part(name) == "encoder"]
     if not entries:
         raise ValueError(f"no encoder to count images through in {type(model).__name__}")
     return entries

@@ -225,7 +225,7 @@ class PCL(Method):
         if self.config.loss.cycle_encoder == "trained":
             features = model.forward_features(images)
             return features["F_f"], features["F_p"]
-        parts = [part for part in (model.encoder, getattr(model, "pose_code", None)) if part is not None]
+        parts = [part for part in (model.encoder, model.pose_code) if part is not None]
         modes = [part.training for part in parts]
         flags = [(param, param.requires_grad) for part in parts for param in part.parameters()]
         try:  # a fixed judge: running statistics untouched, no parameter gradient, images still differentiable
