@@ -168,6 +168,9 @@ class LossConfig:
     #: L_dis terms: ``all`` four of the paper's Eq. 2, or ``swaps`` -- only the two swap terms,
     #: half the decoder calls (this project's option)
     dis_terms: Literal["all", "swaps"] = "all"
+    #: weight w of a structural term in each L_dis reconstruction, |x - D| + w (1 - SSIM(x, D)) (this
+    #: project's option, 0 = the paper's plain L1; Zhao et al., IEEE TCI 2017, mix L1 with SSIM)
+    dis_ssim_weight: float = 0.0
     #: ProS (pclkit.methods.pros.ProSSettings; None = that method's default): temperatures of the
     #: student and teacher softmax over prototypes, centre EMA and the teacher's base EMA momentum
     student_temperature: float | None = None
@@ -185,6 +188,7 @@ class LossConfig:
         _require(self.face_invariance_weight >= 0,
                  f"loss.face_invariance_weight must be >= 0, got {self.face_invariance_weight}")
         _require(self.cycle_weight >= 0, f"loss.cycle_weight must be >= 0, got {self.cycle_weight}")
+        _require(self.dis_ssim_weight >= 0, f"loss.dis_ssim_weight must be >= 0, got {self.dis_ssim_weight}")
         _require(self.dwa_temperature > 0, f"loss.dwa_temperature must be > 0, got {self.dwa_temperature}")
 
 
@@ -204,6 +208,8 @@ class OptimConfig:
     grad_clip: float | None = None
     #: stop after this many steps (checkpoint and exit); the LR schedule still spans all epochs
     max_steps: int | None = None
+    #: the swap decoder's learning rate as a multiple of ``lr`` (this project's option; 1 = one rate)
+    decoder_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         _require(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
@@ -213,6 +219,7 @@ class OptimConfig:
         _require(self.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
         _require(self.grad_clip is None or self.grad_clip > 0, f"optim.grad_clip must be > 0 or null, got {self.grad_clip}")
         _require(self.max_steps is None or self.max_steps >= 1, f"optim.max_steps must be >= 1 or null, got {self.max_steps}")
+        _require(self.decoder_lr_scale > 0, f"optim.decoder_lr_scale must be > 0, got {self.decoder_lr_scale}")
 
 
 @dataclass

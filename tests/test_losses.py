@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pclkit.image_metrics import ssim
 from pclkit.losses import (
     SWAP_TERM_NAMES,
     DynamicWeightAverage,
@@ -336,6 +337,29 @@ def test_swap_reconstruction_grads_and_errors():
         swap_reconstruction(images, images, torch.randn(3, dim), *feats[1:], decoder)
     with pytest.raises(ValueError, match="decoder returned"):
         swap_reconstruction(torch.rand(batch, 3, 16, 16), torch.rand(batch, 3, 16, 16), *feats, decoder)
+
+
+def test_swap_reconstruction_structural_term_adds_w_times_one_minus_ssim():
+    batch, dim, size = 3, 6, 16
+    images, images_hat = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
+    face, face_hat, pose, pose_hat = (torch.randn(batch, dim) for _ in range(4))
+    decoder = CountingDecoder(dim, size)
+    plain = swap_reconstruction(images, images_hat, face, face_hat, pose, pose_hat, decoder, swaps_only=True)
+    mixed = swap_reconstruction(images, images_hat, face, face_hat, pose, pose_hat, decoder, swaps_only=True,
+                                ssim_weight=0.5)
+    # per term: L1 + w (1 - the batch mean of each image's SSIM), with the SSIM the evaluation reports
+    for k, (target, f, p) in enumerate(((images_hat, face, pose_hat), (images, face_hat, pose))):
+        recon = decoder(f, p)
+        per_image = [ssim(recon[i : i + 1], target[i : i + 1]).item() for i in range(batch)]
+        assert mixed.terms[k].item() == pytest.approx(plain.terms[k].item() + 0.5 * (1 - sum(per_image) / batch), rel=1e-5)
+    # a decoder that returns its targets scores 0 on both parts; negative weights are refused
+    bank = torch.cat([images, images_hat])
+    pose_codes = F.one_hot(torch.arange(2 * batch), 2 * batch).float()
+    exact = swap_reconstruction(images, images_hat, face, face, pose_codes[:batch], pose_codes[batch:],
+                                lambda f, p: bank[p.argmax(dim=1)], ssim_weight=2.0)
+    assert exact.total.item() == pytest.approx(0.0, abs=1e-5)
+    with pytest.raises(ValueError, match="ssim_weight"):
+        swap_reconstruction(images, images_hat, face, face_hat, pose, pose_hat, decoder, ssim_weight=-1.0)
 
 
 # ---------------------------------------------------------------------------

@@ -163,6 +163,46 @@ def test_render3d_negatives_are_the_same_face_at_another_pose():
     assert not torch.allclose(views.target_hat, images.flip(-1), atol=0.05)
 
 
+def test_one_step_in_channels_last_and_bf16_matches_the_plain_eager_fp32_step():
+    """The fast paths change numerics by no more than bf16 rounding: loss and every gradient of one step."""
+    import copy
+
+    from pclkit.data import SynthFaces
+    from pclkit.models import build_model
+    from pclkit.objective import PretrainObjective
+
+    config = resolve_config("synth_cpu", ["model.width=4", "runtime.threads=1"])  # the main job's step
+    method = get_method("pcl")(config)
+    faces = SynthFaces(split="train", n=8, size=64, seed=0)
+    images_u8, labels = faces.tensors()
+    parts = method.steps()[0].view_parts
+    views = ViewBuilder(config).build(images_u8.float() / 255, torch.Generator().manual_seed(0), parts,
+                                      pose=labels["pose"], factors=faces.factors)
+    torch.manual_seed(0)
+    reference = build_model(config.model).train()
+    weights = {"alpha_pose": 1.0, "alpha_face": 1.0}
+
+    def step(channels_last: bool, bf16: bool) -> tuple[float, list[torch.Tensor]]:
+        model = copy.deepcopy(reference)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        objective = PretrainObjective(model, method, channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = objective(views, weights, torch.Generator().manual_seed(1))["loss"]
+        loss.backward()
+        return loss.item(), [p.grad.float().flatten() for p in model.parameters() if p.grad is not None]
+
+    loss, grads = step(channels_last=False, bf16=False)
+    for channels_last, bf16, tolerance in ((True, False, 1e-3), (True, True, 3e-2)):
+        got_loss, got_grads = step(channels_last, bf16)
+        assert got_loss == pytest.approx(loss, rel=tolerance), (channels_last, bf16)
+        assert len(got_grads) == len(grads)
+        flat, got = torch.cat(grads), torch.cat(got_grads)
+        # the whole gradient: direction and size within the tolerance of the precision
+        assert torch.nn.functional.cosine_similarity(flat, got, dim=0) > 1 - tolerance, (channels_last, bf16)
+        assert (got.norm() / flat.norm()).item() == pytest.approx(1.0, rel=tolerance), (channels_last, bf16)
+
+
 # ---------------------------------------------------------------------------
 # batches
 
@@ -190,6 +230,28 @@ def test_warmup_cosine_schedule():
     assert [schedule(s) for s in (0, 1)] == [0.5, 1.0]
     assert schedule(2) == pytest.approx(1.0) and schedule(6) == pytest.approx(0.5) and schedule(10) == 0.0
     assert WarmupCosine(total=10, cosine=False)(7) == 1.0
+
+
+def test_decoder_lr_scale_gives_the_decoder_its_own_rate_under_the_same_schedule():
+    from pclkit.models import build_model
+    from pclkit.optim import build_optimizer
+
+    config = tiny("optim.lr=0.001", "optim.decoder_lr_scale=4")
+    model = build_model(config.model)
+    optimizer = build_optimizer(model, config)
+    rest, decoder = optimizer.param_groups
+    assert {id(p) for p in decoder["params"]} == {id(p) for p in model.decoder.parameters()}
+    assert {id(p) for p in rest["params"]} | {id(p) for p in decoder["params"]} == {id(p) for p in model.parameters()}
+    assert (rest["lr"], decoder["lr"]) == pytest.approx((1e-3, 4e-3))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(total=10))
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    assert (rest["lr"], decoder["lr"]) == pytest.approx((5e-4, 2e-3))  # cosine halfway: both halved
+    # the default keeps one group; SimCLR (no decoder) keeps one group whatever the scale
+    assert len(build_optimizer(model, tiny()).param_groups) == 1
+    simclr = tiny("method=simclr", "optim.decoder_lr_scale=4")
+    assert len(build_optimizer(build_model(simclr.model), simclr).param_groups) == 1
 
 
 # ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from pclkit.image_metrics import ssim
 from pclkit.losses._checks import autocast_off, check_matrix, check_same_shape
 from pclkit.swap import decode_pairs, swap_quad
 
@@ -47,6 +48,7 @@ def swap_reconstruction(
     pose_hat: Tensor,
     decoder: Callable[[Tensor, Tensor], Tensor],
     swaps_only: bool = False,
+    ssim_weight: float = 0.0,
 ) -> SwapReconstruction:
     """Pose-disentangled swap reconstruction loss L_dis (Liu et al., CVPR 2023, Eq. 2).
 
@@ -66,12 +68,18 @@ def swap_reconstruction(
     reconstruction of a view of the same face, so the decoder learns the same task
     from half as many decodes, and a wider decoder fits the same step time.
 
+    ``ssim_weight`` w > 0 (this project's option, not the paper's) adds a structural term to
+    each reconstruction, |x - D| + w (1 - SSIM(x, D)) with SSIM averaged over the batch
+    (Wang et al., IEEE TIP 2004; mixing L1 with SSIM as in Zhao et al., IEEE TCI 2017): L1
+    alone is content with a blurred average, SSIM asks for local contrast and structure.
+
     Args:
         images, images_hat: (B, 3, H, W) targets s and ŝ (clean, in [0, 1]).
         face, face_hat: (B, D) face features F_f, F_f̂ of s and ŝ.
         pose, pose_hat: (B, D_p) pose features F_p, F_p̂ of s and ŝ (D_p = D unless ``model.pose_dim``).
         decoder: callable (F_f (N, D), F_p (N, D_p)) -> (N, 3, H, W), e.g. ``PCLModel.decode``.
         swaps_only: only the two swap terms (see above).
+        ssim_weight: weight w of the structural term (0: the paper's plain L1).
 
     Returns:
         :class:`SwapReconstruction` (total, terms (4,) or (2,), reconstructions (4 or 2, B, 3, H, W)).
@@ -86,6 +94,8 @@ def swap_reconstruction(
     check_same_shape("face", face, "face_hat", face_hat)
     check_same_shape("pose", pose, "pose_hat", pose_hat)
 
+    if ssim_weight < 0:
+        raise ValueError(f"ssim_weight must be >= 0, got {ssim_weight}")
     if swaps_only:
         recon = torch.stack(decode_pairs(decoder, [(face, pose_hat), (face_hat, pose)]))  # (2, B, 3, H, W)
         targets = torch.stack([images_hat, images])
@@ -97,4 +107,7 @@ def swap_reconstruction(
     targets = targets.float()
     with autocast_off(images):
         terms = (recon.float() - targets).abs().flatten(1).mean(dim=1)  # (4,) or (2,)
+        if ssim_weight > 0:
+            similarity = ssim(recon.float().flatten(0, 1), targets.flatten(0, 1)).view(recon.shape[:2])  # (T, B)
+            terms = terms + ssim_weight * (1.0 - similarity.mean(dim=1))
     return SwapReconstruction(total=terms.sum(), terms=terms, reconstructions=recon)

@@ -209,7 +209,8 @@ class PCL(Method):
         out: dict[str, Tensor] = {}
         if loss.use_dis:
             out["dis"] = swap_reconstruction(views.target, views.target_hat, face, face_hat, pose, pose_hat,
-                                             model.decode, swaps_only=loss.dis_terms == "swaps").total
+                                             model.decode, swaps_only=loss.dis_terms == "swaps",
+                                             ssim_weight=loss.dis_ssim_weight).total
         if loss.use_orth:
             gathered = [all_gather_with_grad(t) for t in (face, pose, face_hat, pose_hat)]
             out["orth"] = (orthogonality(gathered[0], gathered[1], loss.orth_mode)
