@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 
@@ -152,7 +154,10 @@ def test_defaults_are_valid():
 def test_a_preset_can_inherit_another_and_change_a_few_keys():
     long, main = resolve_config("synth_long"), resolve_config("synth_cpu")
     assert long.preset == "synth_long" and long.optim.epochs > main.optim.epochs
-    assert long.views == main.views and long.model == main.model and long.loss == main.loss
+    assert long.model == main.model and long.loss == main.loss
+    # its one change of the views: the shipped weights' 35-100 % face crops
+    assert long.views.crop_scale == (0.35, 1.0) != main.views.crop_scale
+    assert dataclasses.replace(long.views, crop_scale=main.views.crop_scale) == main.views
 
 
 def test_inherit_cycles_and_old_run_configs(tmp_path):
