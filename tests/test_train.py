@@ -163,7 +163,11 @@ def test_render3d_negatives_are_the_same_face_at_another_pose():
     assert not torch.allclose(views.target_hat, images.flip(-1), atol=0.05)
 
 
-def test_one_step_in_channels_last_and_bf16_matches_the_plain_eager_fp32_step():
+@pytest.mark.parametrize("preset, overrides, faces", [
+    ("synth_cpu", ["model.width=4"], 8),  # the main job's step (narrowed)
+    ("paper", ["data.source=synth", "views.num_negatives=2"], 2),  # FaceCycle encoder + reference decoder
+])
+def test_one_step_in_channels_last_and_bf16_matches_the_plain_eager_fp32_step(preset, overrides, faces):
     """The fast paths change numerics by no more than bf16 rounding: loss and every gradient of one step."""
     import copy
 
@@ -171,9 +175,9 @@ def test_one_step_in_channels_last_and_bf16_matches_the_plain_eager_fp32_step():
     from pclkit.models import build_model
     from pclkit.objective import PretrainObjective
 
-    config = resolve_config("synth_cpu", ["model.width=4", "runtime.threads=1"])  # the main job's step
+    config = resolve_config(preset, [*overrides, "runtime.threads=1"])
     method = get_method("pcl")(config)
-    faces = SynthFaces(split="train", n=8, size=64, seed=0)
+    faces = SynthFaces(split="train", n=faces, size=64, seed=0)
     images_u8, labels = faces.tensors()
     parts = method.steps()[0].view_parts
     views = ViewBuilder(config).build(images_u8.float() / 255, torch.Generator().manual_seed(0), parts,
