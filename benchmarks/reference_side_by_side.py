@@ -174,11 +174,10 @@ def time_iterations(iteration: Callable[[], None], steps: int, warmup: int, coun
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - cpu_start)
 
-    def median(values: list[float]) -> float:  # the upper median, as pclkit.stepbench takes it
-        return sorted(values[warmup:])[len(values[warmup:]) // 2]
+    from pclkit.stepbench import upper_median  # the statistic pclkit's own step benchmark takes
 
-    return {"seconds_per_step": median(wall), "step_seconds": wall[warmup:],
-            "cpu_seconds_per_step": median(cpu), "encoder_images_per_step": sum(counted)}
+    return {"seconds_per_step": upper_median(wall[warmup:]), "step_seconds": wall[warmup:],
+            "cpu_seconds_per_step": upper_median(cpu[warmup:]), "encoder_images_per_step": sum(counted)}
 
 
 def run_reference(spec: dict[str, Any]) -> dict[str, Any]:

@@ -39,20 +39,16 @@ class WarmupCosine:
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam (reference: lr 1e-4, L2 weight decay 1e-3) or AdamW over the trainable parameters.
 
-    With ``optim.decoder_lr_scale`` != 1 the swap decoder's parameters (a submodule named
-    ``decoder``) form a second group at ``lr * decoder_lr_scale``; the schedule scales both.
+    With ``optim.decoder_lr_scale`` != 1 the swap decoder's parameters (``model.decoder``) form a
+    second group at ``lr * decoder_lr_scale``; the schedule scales both.
     """
     kind = torch.optim.AdamW if config.optim.optimizer == "adamw" else torch.optim.Adam
-    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad]
+    decoder = getattr(model, "decoder", None)
     scale = config.optim.decoder_lr_scale
-    decoder = [p for name, p in named if _in_decoder(name)]
-    if scale == 1.0 or not decoder:
-        return kind([p for _, p in named], lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    groups = [{"params": [p for name, p in named if not _in_decoder(name)]},
-              {"params": decoder, "lr": config.optim.lr * scale}]
+    if scale == 1.0 or decoder is None:
+        return kind(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    in_decoder = {id(p) for p in decoder.parameters()}
+    groups = [{"params": [p for p in params if id(p) not in in_decoder]},
+              {"params": [p for p in params if id(p) in in_decoder], "lr": config.optim.lr * scale}]
     return kind(groups, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-
-
-def _in_decoder(name: str) -> bool:
-    """Whether a parameter name lies in a submodule called ``decoder`` (also under a DDP ``module.``)."""
-    return name.startswith("decoder.") or ".decoder." in name

@@ -18,6 +18,11 @@ from pclkit.runtime import select_device
 from pclkit.trainer import Trainer
 
 
+def upper_median(values: list[float]) -> float:
+    """The upper median of timings (the middle one, or the larger of the two middle ones)."""
+    return sorted(values)[len(values) // 2]
+
+
 def image_entry_points(model: torch.nn.Module) -> list[torch.nn.Module]:
     """The modules every encoded image passes through once: the encoder's trunk (SimCLR, PCL,
     PCFRL), or the top-level children :func:`pclkit.flops.module_part` counts as encoder (ProS's
@@ -91,7 +96,7 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile
             profiled = {"flops_per_step": flops, "seconds_by_part": timer.mean_seconds()}
 
     def median(values: list[float]) -> float:
-        return sorted(values[warmup:])[len(values[warmup:]) // 2]
+        return upper_median(values[warmup:])
 
     return {
         "seconds_per_step": median(times),
