@@ -28,11 +28,14 @@ from pclkit.distributed import DistInfo
 
 @dataclass
 class Batch:
-    """One rank's batch: images (B, 3, S, S) float in [0, 1] on the device, optional pose (B, 3) and factors."""
+    """One rank's batch: images (B, 3, S, S) float in [0, 1] on the device, optional pose (B, 3),
+    SynthFaces factors and pre-rendered pose changes (a :class:`~pclkit.data.synthfaces.PoseBank`
+    of the batch's faces, (B, K, ...))."""
 
     images: Tensor
     pose: Tensor | None = None
     factors: Any = None
+    pose_bank: Any = None
 
 
 def epoch_order(num_items: int, seed: int, epoch: int, stream: int = 0) -> Tensor:
@@ -64,7 +67,8 @@ class _Sharding:
 
 
 class MemoryBatches:
-    """Batches from in-memory uint8 images (N, 3, S, S); optional pose labels (N, 3) and SynthFaces factors."""
+    """Batches from in-memory uint8 images (N, 3, S, S); optional pose labels (N, 3), SynthFaces factors
+    and a pose bank (K pre-rendered pose changes per image)."""
 
     def __init__(
         self,
@@ -75,6 +79,7 @@ class MemoryBatches:
         device: torch.device,
         pose: Tensor | None = None,
         factors: Any = None,
+        pose_bank: Any = None,
     ) -> None:
         if images_u8.dtype != torch.uint8 or images_u8.dim() != 4 or images_u8.shape[1] != 3:
             raise ValueError(f"expected uint8 images (N, 3, S, S), got {images_u8.dtype} {tuple(images_u8.shape)}")
@@ -84,6 +89,9 @@ class MemoryBatches:
         self.images = images_u8.to(device) if device.type == "cuda" else images_u8
         self.pose = pose
         self.factors = factors
+        if pose_bank is not None and len(pose_bank) != images_u8.shape[0]:
+            raise ValueError(f"the pose bank holds {len(pose_bank)} faces, the images {images_u8.shape[0]}")
+        self.pose_bank = pose_bank.to(device) if pose_bank is not None and device.type == "cuda" else pose_bank
 
     @property
     def steps_per_epoch(self) -> int:
@@ -94,7 +102,8 @@ class MemoryBatches:
         images = self.images[indices.to(self.images.device)].to(self.device, non_blocking=True)
         pose = self.pose[indices].to(self.device) if self.pose is not None else None
         factors = self.factors[indices].to(self.device) if self.factors is not None else None
-        return Batch(images.float().div_(255.0), pose, factors)
+        bank = self.pose_bank.rows(indices).to(self.device) if self.pose_bank is not None else None
+        return Batch(images.float().div_(255.0), pose, factors, bank)
 
     def epoch(self, epoch: int, start_step: int = 0, streams: int = 1) -> Iterator[tuple[Batch, ...]]:
         """Yield ``streams`` batches per step (independent permutations) from ``start_step`` on."""

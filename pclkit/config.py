@@ -83,8 +83,17 @@ class ViewConfig:
     pose_change: PoseChange = "flip"
     #: extra keyword arguments of ``pclkit.augment.make_pose_change`` (e.g. roll angle range)
     pose_change_options: dict[str, Any] = field(default_factory=dict)
+    #: render3d only: re-render every face at this many head poses once, before training
+    #: (cached on disk with the data), and let each step pick one of them instead of
+    #: rendering anew; 0 renders every step (this project's speed option;
+    #: pclkit.data.synthfaces.pose_bank)
+    render3d_bank: int = 0
     #: M: appearance-augmented copies of the pose-changed view per image (reference 100)
     num_negatives: int = 100
+    #: with a pose bank: the M pose negatives of an image are M *different* re-renders (other
+    #: head poses of the same face) instead of M appearance changes of one ŝ (this project's
+    #: option; the paper's negatives all augment one flipped view). Needs render3d_bank >= M.
+    negatives_across_poses: bool = False
     #: mix each pose negative with another of the same image by Beta(mix_alpha, mix_alpha)
     negative_mix: bool = False
     mix_alpha: float = 1.6
@@ -115,6 +124,12 @@ class ViewConfig:
 
     def __post_init__(self) -> None:
         _require(self.num_negatives >= 1, f"views.num_negatives must be >= 1, got {self.num_negatives}")
+        _require(self.render3d_bank >= 0, f"views.render3d_bank must be >= 0, got {self.render3d_bank}")
+        _require(self.render3d_bank == 0 or self.pose_change == "render3d",
+                 "views.render3d_bank pre-renders the render3d pose change; set views.pose_change: render3d or 0")
+        _require(not self.negatives_across_poses or self.render3d_bank >= self.num_negatives,
+                 f"views.negatives_across_poses draws the {self.num_negatives} pose negatives from the pose bank: "
+                 f"set views.render3d_bank >= views.num_negatives (got {self.render3d_bank})")
         _require(not self.negative_mix or self.num_negatives >= 2,
                  "views.negative_mix needs views.num_negatives >= 2")
         _require(self.mix_alpha > 0, f"views.mix_alpha must be > 0, got {self.mix_alpha}")

@@ -23,11 +23,13 @@ differs from the one requested is an error, never silently reused.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,6 +275,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="small evaluation/figure sizes (pipeline check; use with --preset smoke)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a pretraining config key for every run (e.g. --set optim.epochs=2)")
+    parser.add_argument("--synth-cache", type=Path, default=Path(".cache") / "synth",
+                        help="folder for rendered SynthFaces and pose banks, shared by the runs "
+                             "($PCLKIT_SYNTH_CACHE takes precedence)")
 
 
 def plan_from_args(args: argparse.Namespace) -> ReproducePlan:
@@ -289,7 +294,29 @@ def plan_from_args(args: argparse.Namespace) -> ReproducePlan:
     )
 
 
+@contextlib.contextmanager
+def synthfaces_disk_cache(folder: Path) -> Iterator[None]:
+    """Cache rendered SynthFaces (and pose banks) in ``folder`` unless ``$PCLKIT_SYNTH_CACHE`` names one.
+
+    Every run of the study trains on the same faces and pose bank: rendered once, then read
+    back (and a second ``make reproduce`` renders nothing). The variable is restored afterwards.
+    """
+    if os.environ.get("PCLKIT_SYNTH_CACHE"):
+        yield
+        return
+    os.environ["PCLKIT_SYNTH_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        del os.environ["PCLKIT_SYNTH_CACHE"]
+
+
 def run(args: argparse.Namespace) -> int:
+    with synthfaces_disk_cache(args.synth_cache):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
     start = time.perf_counter()
     specs = plan.runs()

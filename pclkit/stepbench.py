@@ -39,7 +39,8 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile
     """Time the training step of ``config`` on one fixed batch (no data loading, no I/O in the loop).
 
     The batch is random images, or SynthFaces faces with their factors when the
-    pose change re-renders them (``render3d``, the ``synth_cpu`` recipe).
+    pose change re-renders them (``render3d``, the ``synth_cpu`` recipe; with
+    ``views.render3d_bank`` their pose bank is rendered first, outside the timing).
 
     Runs the exact :meth:`Trainer.train_step` (views, one encoder pass,
     backward, optimiser) ``warmup + steps`` times on one fixed batch and
@@ -56,18 +57,23 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile
 
     device = select_device(config.runtime.device)
     size, batch = config.model.image_size, config.optim.batch_size
-    factors = pose = None
+    factors = pose = bank = None
     if config.views.pose_change == "render3d":  # re-renders ŝ: needs SynthFaces images and their factors
-        from pclkit.data.synthfaces import synthfaces_split
+        from pclkit.augment import make_pose_change
+        from pclkit.data.synthfaces import render_pose_bank, synthfaces_split
 
         faces = synthfaces_split("train", batch, size, config.data.seed, config.data.pose_limits, config.data.pose_prior)
         images, labels = faces.tensors(progress=False)
         factors, pose = faces.factors, labels["pose"]
+        if config.views.render3d_bank:  # the step picks pre-rendered pose changes, as in training
+            change = make_pose_change(config.views.pose_change, **config.views.pose_change_options)
+            bank = render_pose_bank(faces, change, config.views.render3d_bank, seed=config.data.seed)
     else:
         images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8,
                                generator=torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as tmp:
-        source = MemoryBatches(images, batch, distributed.DistInfo(), config.seed, device, pose=pose, factors=factors)
+        source = MemoryBatches(images, batch, distributed.DistInfo(), config.seed, device, pose=pose, factors=factors,
+                               pose_bank=bank)
         trainer = Trainer(config, tmp, batches=source)
         batches = next(trainer.batches.epoch(0, 0, trainer._streams()))
         encoded: list[int] = []

@@ -66,7 +66,7 @@ from pclkit.runtime import (
 )
 from pclkit.swap import swap_quad
 from pclkit.threads import torch_threads
-from pclkit.views import ViewBuilder
+from pclkit.views import ViewBuilder, uses_pose_change
 
 
 def record_key(name: str) -> str:
@@ -83,8 +83,13 @@ class NonFiniteLossError(FloatingPointError):
 # data
 
 
-def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch.device) -> MemoryBatches | FolderBatches:
-    """The batch source of ``config.data`` (SynthFaces in memory, or a frames folder)."""
+def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch.device,
+                  pose_bank: bool = True) -> MemoryBatches | FolderBatches:
+    """The batch source of ``config.data`` (SynthFaces in memory, or a frames folder).
+
+    With ``views.render3d_bank`` and ``pose_bank`` (the method's views re-render poses), the
+    SynthFaces source carries the training faces' pose bank.
+    """
     size = config.model.image_size
     if config.data.source == "synth":
         from pclkit.data.synthfaces import synthfaces_split
@@ -93,8 +98,16 @@ def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch
                                    config.data.pose_limits, config.data.pose_prior)
         images, labels = dataset.tensors(progress=dist.is_main)
         factors = dataset.factors  # render3d re-renders from them; diagnostics read the identities
+        bank = None
+        if config.views.render3d_bank and pose_bank:
+            from pclkit.augment import make_pose_change
+            from pclkit.data.synthfaces import render_pose_bank
+
+            pose_change = make_pose_change(config.views.pose_change, **config.views.pose_change_options)
+            bank = render_pose_bank(dataset, pose_change, config.views.render3d_bank, seed=config.data.seed,
+                                    progress=dist.is_main)
         return MemoryBatches(images, config.optim.batch_size, dist, config.seed, device,
-                             pose=labels.get("pose"), factors=factors)
+                             pose=labels.get("pose"), factors=factors, pose_bank=bank)
     from pclkit.data import FaceFolder
 
     dataset = FaceFolder(config.data.root, size=size, check=config.data.folder_check)
@@ -184,7 +197,9 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, config)
         if batches is None:
             with torch_threads(config.runtime.threads):
-                batches = build_batches(config, self.dist, self.device)
+                needs_bank = any(uses_pose_change(step.view_parts, config.views.face_across_pose)
+                                 for step in self.method.steps())
+                batches = build_batches(config, self.dist, self.device, pose_bank=needs_bank)
         self.batches = batches
         self.steps_per_epoch = self.batches.steps_per_epoch
         self.total_steps = self.steps_per_epoch * config.optim.epochs
@@ -339,7 +354,8 @@ class Trainer:
             # a joint step keeps the seed stream of a one-step schedule; sub-steps get their own
             seed = step_seed(self.config.seed, self.step, self.dist.rank, 0 if len(steps) == 1 else index + 1)
             generator = torch.Generator(device=self.device).manual_seed(seed)
-            views = self.views.build(batch.images, generator, step.view_parts, pose=batch.pose, factors=batch.factors)
+            views = self.views.build(batch.images, generator, step.view_parts, pose=batch.pose, factors=batch.factors,
+                                     pose_bank=batch.pose_bank)
             with autocast(self.device, self.precision):
                 terms = self.objective(views, weights, generator)  # {term: L_term, "loss": weighted sum}
             got = self._check_finite(terms, step.name)  # raises before the weights change

@@ -151,6 +151,12 @@ class MultiCrop:
         return self.local_size if self.local_size is not None else image_size // 2
 
 
+def uses_pose_change(parts: tuple[str, ...], face_across_pose: bool) -> bool:
+    """Whether views of ``parts`` need the pose-changed view ŝ (pose negatives, reconstruction
+    targets, or the second face view with ``views.face_across_pose``)."""
+    return "pose" in parts or "recon" in parts or ("face" in parts and face_across_pose)
+
+
 class ViewBuilder:
     """Makes :class:`StepViews` from clean image batches, following a :class:`TrainConfig`.
 
@@ -169,6 +175,7 @@ class ViewBuilder:
         self.num_negatives = views.num_negatives
         self.recon_noise = views.recon_noise
         self.share_recon_views = views.share_recon_views
+        self.negatives_across_poses = views.negatives_across_poses
         self.appearance = AppearanceAugment(**views.appearance)
         self.pose_change = make_pose_change(views.pose_change, **views.pose_change_options)
         self.multicrop = MultiCrop.from_config(config)
@@ -213,6 +220,13 @@ class ViewBuilder:
         local_views = self.appearance(local_views, generator)
         return global_views, local_views.reshape(batch, spec.local_crops, 3, side, side)
 
+    def _negatives(self, images_hat: Tensor, renders: Tensor | None, skip: int) -> Tensor:
+        """Pose negatives ``skip..M-1`` before augmentation, (B, M - skip, 3, S, S): copies of ŝ,
+        or with ``renders`` (B, M, 3, S, S; ``views.negatives_across_poses``) those re-renders."""
+        if renders is not None:
+            return renders[:, skip:]
+        return images_hat.unsqueeze(1).expand(images_hat.shape[0], self.num_negatives - skip, *images_hat.shape[1:])
+
     def build(
         self,
         images: Tensor,
@@ -220,13 +234,16 @@ class ViewBuilder:
         parts: tuple[str, ...],
         pose: Tensor | None = None,
         factors: Any = None,
+        pose_bank: Any = None,
     ) -> StepViews:
         """Views of ``images`` (B, 3, S, S) float in [0, 1].
 
         ``pose`` (B, 3) and ``factors`` (SynthFaces :class:`Factors`) are passed
         to the pose change (``render3d`` needs ``factors``); they also fill the
         diagnostic ``truth_pose`` (``pose``, else ``factors.pose``) and
-        ``truth_identity`` (``factors.identity``) of the views.
+        ``truth_identity`` (``factors.identity``) of the views. With ``pose_bank``
+        (a :class:`~pclkit.data.synthfaces.PoseBank` of the batch's faces,
+        ``views.render3d_bank``) ŝ is one of its pre-rendered pose changes per image.
         """
         unknown = set(parts) - {"face", "pose", "recon", "multicrop"}
         if unknown:
@@ -241,8 +258,17 @@ class ViewBuilder:
         across = "face" in parts and self.face_across_pose
         if "face" in parts and not across:
             views.face_a, views.face_b = self.face_views(images, generator)
-        if "pose" in parts or "recon" in parts or across:
-            images_hat, _ = self.pose_change(images, pose, generator, factors=factors)
+        renders = None  # (B, M, 3, S, S): M different re-renders, with views.negatives_across_poses
+        if uses_pose_change(parts, self.face_across_pose):
+            if pose_bank is not None and self.negatives_across_poses:
+                # ŝ is the first of them, the others are the remaining pose negatives
+                renders, _ = pose_bank.pick(generator, count=self.num_negatives)
+                renders = renders.view(images.shape[0], self.num_negatives, *images.shape[1:])
+                images_hat = renders[:, 0]
+            elif pose_bank is not None:
+                images_hat, _ = pose_bank.pick(generator)
+            else:
+                images_hat, _ = self.pose_change(images, pose, generator, factors=factors)
         if across:
             views.face_a, views.face_b = self.face_views(images, generator, images_hat)
         batch = images.shape[0]
@@ -250,7 +276,7 @@ class ViewBuilder:
         if "pose" in parts and not shared:
             # positives and negatives go through the same appearance augmentation call
             # (per-image parameters), then are split again
-            negatives = images_hat.unsqueeze(1).expand(batch, self.num_negatives, *images.shape[1:])
+            negatives = self._negatives(images_hat, renders, 0)
             stacked = torch.cat([images, images, negatives.reshape(-1, *images.shape[1:])], dim=0)
             augmented = self.appearance(stacked, generator)
             views.pose_a, views.pose_b = augmented[:batch], augmented[batch : 2 * batch]
@@ -261,7 +287,7 @@ class ViewBuilder:
             recon_hat_in = add_gaussian_noise(images_hat, generator, sigma=self.recon_noise)
             if shared:
                 # s + n is a pose positive, ŝ + n the first pose negative; the rest are colour-augmented
-                rest = images_hat.unsqueeze(1).expand(batch, self.num_negatives - 1, *images.shape[1:])
+                rest = self._negatives(images_hat, renders, 1)
                 augmented = self.appearance(torch.cat([images, rest.reshape(-1, *images.shape[1:])], dim=0), generator)
                 views.pose_a, views.pose_b = recon_in, augmented[:batch]
                 views.pose_neg = torch.cat(

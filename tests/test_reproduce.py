@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 
 import pytest
 
@@ -116,10 +117,14 @@ def test_claims_compare_pcl_with_simclr_and_respect_the_metric_direction():
 
 
 @pytest.mark.slow
-def test_reproduce_smoke_trains_evaluates_and_reuses_finished_runs(tmp_path, capsys):
+def test_reproduce_smoke_trains_evaluates_and_reuses_finished_runs(tmp_path, capsys, monkeypatch):
     args = ["reproduce", "--preset", "smoke", "--quick", "--eval-seeds", "1", "--no-cmu", "--no-figures",
-            "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+            "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+            "--synth-cache", str(tmp_path / "synth")]
+    monkeypatch.delenv("PCLKIT_SYNTH_CACHE", raising=False)
     assert main(args) == 0
+    assert list((tmp_path / "synth").glob("synthfaces_train_*.pt"))  # the runs share one rendering
+    assert "PCLKIT_SYNTH_CACHE" not in os.environ  # and the variable is restored
     summary = (tmp_path / "results" / "summary.md").read_text()
     assert "## Paper claims" in summary and "PCL beats SimCLR on expression" in summary
     with open(tmp_path / "results" / "synthfaces" / "results.csv") as handle:

@@ -49,14 +49,16 @@ def select_classes(labels: np.ndarray | Tensor, names: Sequence[str], keep: Sequ
 
 
 def embed_2d(features: np.ndarray | Tensor, method: str = "tsne", seed: int = 0, max_pca_dims: int = 50,
-             threads: int | None = 1) -> np.ndarray:
+             threads: int | None = None) -> np.ndarray:
     """2-D embedding of features ``(N, D)`` -> ``(N, 2)`` float32, with ``method`` in {"tsne", "umap"}.
 
     Rows are L2-normalised (cosine geometry, as the contrastive losses use) and
     reduced to ``max_pca_dims`` with PCA first. ``threads`` caps the OpenMP/BLAS
-    threads (None: the libraries' default); one thread is the default because
-    spin-waiting OpenMP threads make sklearn's t-SNE ~10x slower on a shared
-    CPU. ``umap`` is imported only here (it takes ~13 s to import).
+    threads (None: the libraries' default, every core: sklearn's t-SNE of 2,000
+    points takes 8 s on 2 cores against 13 s on one, also right after torch
+    work in the same process). Pass ``threads=1`` while another heavy job
+    shares the cores: spin-waiting OpenMP threads then slow both down several
+    times. ``umap`` is imported only here (it takes ~13 s to import).
     """
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits

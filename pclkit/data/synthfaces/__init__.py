@@ -8,6 +8,7 @@ Public API::
     ds = SynthFaces("train")                               # torch Dataset of (image, labels)
     ds = synthfaces_split("test", 500, 64, pose_limits=(30, 20, 15))   # poses within limits
     images_u8, labels = ds.tensors()                       # everything at once, cached
+    bank = render_pose_bank(ds, Render3D(), k=8)           # 8 re-renders per face at new poses, cached
 
 The modules, from factors to pixels:
 
@@ -19,7 +20,8 @@ The modules, from factors to pixels:
 * :mod:`~pclkit.data.synthfaces.scene` -- one batch of factors -> parts, lighting, background;
 * :mod:`~pclkit.data.synthfaces.raycast` -- batched ray casting with a z-buffer;
 * :mod:`~pclkit.data.synthfaces.renderer` -- :func:`render`;
-* :mod:`~pclkit.data.synthfaces.dataset` -- :class:`SynthFaces`, :func:`synthfaces_split`.
+* :mod:`~pclkit.data.synthfaces.dataset` -- :class:`SynthFaces`, :func:`synthfaces_split`;
+* :mod:`~pclkit.data.synthfaces.pose_bank` -- :class:`PoseBank`: every face pre-rendered at K new poses.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from pclkit.data.synthfaces.factors import (
     sample_factors,
     symmetric_pose_config,
 )
+from pclkit.data.synthfaces.pose_bank import PoseBank, render_pose_bank
 from pclkit.data.synthfaces.renderer import RENDER_CHUNK, RENDERER_VERSION, render
 from pclkit.data.synthfaces.scene import LANDMARK_NAMES, SceneConfig, build_scene, landmarks
 
@@ -56,6 +59,7 @@ __all__ = [
     "EXPRESSION_PROTOTYPES",
     "LANDMARK_NAMES",
     "NUISANCE_NAMES",
+    "PoseBank",
     "RENDERER_VERSION",
     "RENDER_CHUNK",
     "SPLITS",
@@ -68,6 +72,7 @@ __all__ = [
     "landmarks",
     "make_factors",
     "render",
+    "render_pose_bank",
     "renderer_source_hash",
     "sample_factors",
     "symmetric_pose_config",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,39 @@ from pclkit.data.synthfaces.factors import (
 from pclkit.data.synthfaces.renderer import RENDERER_VERSION, render
 from pclkit.threads import torch_threads
 
-__all__ = ["SynthFaces", "synthfaces_split"]
+__all__ = ["SynthFaces", "load_cache", "save_cache", "synthfaces_split", "tensor_matches"]
+
+
+def tensor_matches(value: Any, dtype: torch.dtype, shape: tuple[int, ...]) -> bool:
+    """Whether ``value`` is a tensor of this dtype and shape (cache validation)."""
+    return isinstance(value, Tensor) and value.dtype == dtype and tuple(value.shape) == shape
+
+
+def load_cache(path: Path, valid: Callable[[Any], bool]) -> Any:
+    """What ``path`` holds (``torch.load``, ``weights_only=True``) if ``valid`` accepts it, else None.
+
+    A missing file gives None; a torn, foreign or unexpected one a warning and None (the caller
+    renders again rather than fail).
+    """
+    if not path.is_file():
+        return None
+    try:
+        content = torch.load(path, weights_only=True)
+    except Exception as err:  # a torn or foreign file: re-render rather than fail
+        warnings.warn(f"ignoring unreadable SynthFaces cache {path}: {err}", stacklevel=3)
+        return None
+    if not valid(content):
+        warnings.warn(f"ignoring SynthFaces cache {path}: unexpected content", stacklevel=3)
+        return None
+    return content
+
+
+def save_cache(path: Path, content: Any) -> None:
+    """``torch.save`` ``content`` to ``path`` atomically: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(content, tmp)
+    os.replace(tmp, path)
 
 
 class SynthFaces(Dataset):
@@ -140,30 +172,15 @@ class SynthFaces(Dataset):
 
     def _load_disk_cache(self) -> Tensor | None:
         path = self._cache_path()
-        if path is None or not path.is_file():
+        if path is None:
             return None
-        try:
-            images = torch.load(path, weights_only=True)
-        except Exception as err:  # a torn or foreign file: re-render rather than fail
-            warnings.warn(f"ignoring unreadable SynthFaces cache {path}: {err}", stacklevel=2)
-            return None
-        if (
-            not isinstance(images, Tensor)
-            or images.dtype != torch.uint8
-            or tuple(images.shape) != (self.n, 3, self.size, self.size)
-        ):
-            warnings.warn(f"ignoring SynthFaces cache {path}: unexpected content", stacklevel=2)
-            return None
-        return images
+        shape = (self.n, 3, self.size, self.size)
+        return load_cache(path, lambda images: tensor_matches(images, torch.uint8, shape))
 
     def _save_disk_cache(self, images: Tensor) -> None:
         path = self._cache_path()
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(images, tmp)
-        os.replace(tmp, path)  # atomic: readers never see a half-written file
+        if path is not None:
+            save_cache(path, images)
 
     def __repr__(self) -> str:
         return f"SynthFaces(split={self.split!r}, n={self.n}, size={self.size}, seed={self.seed})"
