@@ -30,7 +30,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +285,43 @@ def _differences(base: Mapping[str, Any], config: Mapping[str, Any], prefix: str
     return out
 
 
+# --------------------------------------------------------------------------- headline metrics
+
+#: manifest key -> (data, feature, task, metric) of ``pclkit evaluate``'s results.csv rows
+HEADLINE_METRICS: dict[str, tuple[str, str, str, str]] = {
+    "synthfaces_expression_accuracy": ("synthfaces", "F_s", "expression", "accuracy"),
+    "synthfaces_verification_accuracy": ("synthfaces", "F_s", "verification", "accuracy"),
+    "synthfaces_cross_pose_verification_accuracy": ("synthfaces", "F_s", "verification_cross_pose", "accuracy"),
+    "synthfaces_au_f1_mean": ("synthfaces", "F_s", "au", "f1_mean"),
+    "synthfaces_pose_mae_mean_deg": ("synthfaces", "F_s", "head_pose", "mae_mean"),
+    "cmu_verification_accuracy": ("cmu", "F_s", "verification", "accuracy"),
+    "synthfaces_swap_psnr_db": ("synthfaces", "decoder", "swap", "psnr_swap"),
+    "synthfaces_swap_ssim": ("synthfaces", "decoder", "swap", "ssim_swap"),
+    "synthfaces_pose_r2_F_p": ("synthfaces", "F_p", "head_pose", "r2_mean"),
+    "synthfaces_pose_r2_F_f": ("synthfaces", "F_f", "head_pose", "r2_mean"),
+}
+
+
+def headline_metrics(rows: Sequence[Mapping[str, Any]], method: str) -> dict[str, Any]:
+    """The manifest's ``metrics`` of ``method`` (its label in the rows) from ``pclkit evaluate`` results rows:
+    the mean over probe seeds of each :data:`HEADLINE_METRICS` entry the rows hold."""
+    from pclkit.tables import aggregate
+
+    stats = aggregate(rows)
+    if not any(key[1] == method for key in stats):
+        methods = sorted({key[1] for key in stats})
+        raise ValueError(f"no results of method {method!r}; the rows hold {methods}")
+    metrics: dict[str, Any] = {}
+    for name, (data, feature, task, metric) in HEADLINE_METRICS.items():
+        stat = stats.get((data, method, feature, task, metric))
+        if stat is not None:
+            metrics[name] = round(float(stat.mean), 4)
+    seeds = sorted({int(row["seed"]) for row in rows if row["method"] == method})
+    metrics["evaluation"] = (f"{' and '.join(sorted({key[0] for key in stats if key[1] == method}))}, "
+                             f"{len(seeds)} probe seed(s), linear probes; python -m pclkit evaluate")
+    return metrics
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -294,6 +331,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True, help="model name, e.g. pcl_synthfaces (the file is NAME.pt)")
     parser.add_argument("--metrics-json", type=Path, default=None, metavar="FILE",
                         help="JSON object of headline metrics to record in the manifest")
+    parser.add_argument("--results", type=Path, action="append", default=[], metavar="CSV",
+                        help="results.csv of `pclkit evaluate` (repeat for SynthFaces and CMU): the headline "
+                             "metrics of --method are read from them")
+    parser.add_argument("--method", default=None, metavar="LABEL",
+                        help="the run's method label in the --results files (e.g. PCL)")
     parser.add_argument("--command", default=None, metavar="TEXT",
                         help="the command that trained the run (default: rebuilt from its config)")
     parser.add_argument("--dtype", choices=list(DTYPES), default="bf16", help="storage dtype (default bf16)")
@@ -305,10 +347,21 @@ def run(args: argparse.Namespace) -> int:
     from pclkit.checkpoint import checkpoint_path, read_model_payload
 
     metrics = None
+    if args.metrics_json is not None and args.results:
+        raise SystemExit("give the headline metrics either as --metrics-json or as --results, not both")
     if args.metrics_json is not None:
         metrics = json.loads(args.metrics_json.read_text())
         if not isinstance(metrics, dict):
             raise SystemExit(f"{args.metrics_json}: metrics must be a JSON object")
+    if args.results:
+        from pclkit.tables import read_csv
+
+        if args.method is None:
+            raise SystemExit("--results needs --method: the run's label in those files (e.g. PCL)")
+        try:
+            metrics = headline_metrics([row for path in args.results for row in read_csv(path)], args.method)
+        except ValueError as err:
+            raise SystemExit(str(err)) from err
     command = args.command
     if command is None:
         folder = checkpoint_path(args.run).parent

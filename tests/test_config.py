@@ -155,11 +155,9 @@ def test_a_preset_can_inherit_another_and_change_a_few_keys():
     long, main = resolve_config("synth_long"), resolve_config("synth_cpu")
     assert long.preset == "synth_long" and long.optim.epochs > main.optim.epochs
     assert long.model == main.model and long.loss == main.loss
-    # its changes of the views: the shipped weights' 35-100 % face crops, rendered every step
-    assert long.views.crop_scale == (0.35, 1.0) != main.views.crop_scale
-    assert long.views.render3d_bank == 0 < main.views.render3d_bank
-    assert dataclasses.replace(long.views, crop_scale=main.views.crop_scale,
-                               render3d_bank=main.views.render3d_bank) == main.views
+    # its one change of the views: twice the pre-rendered poses for twice the epochs
+    assert long.views.render3d_bank == 2 * main.views.render3d_bank
+    assert dataclasses.replace(long.views, render3d_bank=main.views.render3d_bank) == main.views
 
 
 def test_inherit_cycles_and_old_run_configs(tmp_path):

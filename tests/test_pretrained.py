@@ -228,6 +228,25 @@ def test_cli_exports_and_evaluates_pretrained_names(smoke_run, weights_dir, tmp_
     assert main(argv + ["--names", "PCL"]) == 0
     assert "PCL,F_s,expression" in (out / "results.csv").read_text()
 
+    # the headline metrics straight from evaluate's results: means over probe seeds, other methods ignored
+    cmu = tmp_path / "cmu.csv"
+    cmu.write_text("data,method,feature,task,metric,seed,value\n"
+                   "cmu,PCL,F_s,verification,accuracy,0,0.75\ncmu,PCL,F_s,verification,accuracy,1,0.77\n"
+                   "cmu,SimCLR,F_s,verification,accuracy,0,0.5\n")
+    export = ["export-pretrained", str(smoke_run), "--name", "pcl_smoke", "--results", str(out / "results.csv"),
+              "--results", str(cmu)]
+    with pytest.raises(SystemExit, match="--method"):
+        main(export)
+    with pytest.raises(SystemExit, match="no results of method 'BYOL'"):
+        main([*export, "--method", "BYOL"])
+    assert main([*export, "--method", "PCL"]) == 0
+    metrics = pt.pretrained_info("pcl_smoke")["metrics"]
+    assert metrics["cmu_verification_accuracy"] == 0.76
+    expression = [float(line.split(",")[-1]) for line in (out / "results.csv").read_text().splitlines()
+                  if line.startswith("synthfaces,PCL,F_s,expression,accuracy,")]
+    assert metrics["synthfaces_expression_accuracy"] == round(sum(expression) / len(expression), 4)
+    assert "synthfaces_pose_r2_F_p" not in metrics  # only F_s was probed: nothing is made up
+
 
 # --------------------------------------------------------------------------- notebooks' choice of model
 
