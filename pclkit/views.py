@@ -260,6 +260,9 @@ class ViewBuilder:
             views.face_a, views.face_b = self.face_views(images, generator)
         renders = None  # (B, M, 3, S, S): M different re-renders, with views.negatives_across_poses
         if uses_pose_change(parts, self.face_across_pose):
+            if pose_bank is None and self.negatives_across_poses:
+                raise ValueError("views.negatives_across_poses draws the pose negatives from the batch's pose bank: "
+                                 "pass pose_bank= (views.render3d_bank > 0)")
             if pose_bank is not None and self.negatives_across_poses:
                 # ŝ is the first of them, the others are the remaining pose negatives
                 renders, _ = pose_bank.pick(generator, count=self.num_negatives)

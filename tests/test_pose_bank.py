@@ -125,6 +125,8 @@ def test_negatives_across_poses_are_different_re_renders_of_the_face(faces, shar
         matches = [int(torch.nonzero((entries[row] - neg).abs().amax(dim=(1, 2, 3)) < 1e-4)[0]) for neg in views.pose_neg[row]]
         assert sorted(matches) == [0, 1, 2]  # each of the three poses once
         assert torch.equal(views.target_hat[row], views.pose_neg[row, 0])  # ŝ is the first negative
+    with pytest.raises(ValueError, match="pass pose_bank="):
+        builder.build(images, torch.Generator(), ("pose", "recon"), factors=faces.factors)
     with pytest.raises(ConfigError, match="render3d_bank >= views.num_negatives"):
         resolve_config("smoke", ["views.pose_change=render3d", "views.render3d_bank=2", "views.num_negatives=3",
                                  "views.negatives_across_poses=true"])
