@@ -84,10 +84,10 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch.device,
-                  pose_bank: bool = True) -> MemoryBatches | FolderBatches:
+                  with_pose_bank: bool = True) -> MemoryBatches | FolderBatches:
     """The batch source of ``config.data`` (SynthFaces in memory, or a frames folder).
 
-    With ``views.render3d_bank`` and ``pose_bank`` (the method's views re-render poses), the
+    With ``views.render3d_bank`` and ``with_pose_bank`` (the method's views re-render poses), the
     SynthFaces source carries the training faces' pose bank.
     """
     size = config.model.image_size
@@ -99,7 +99,7 @@ def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch
         images, labels = dataset.tensors(progress=dist.is_main)
         factors = dataset.factors  # render3d re-renders from them; diagnostics read the identities
         bank = None
-        if config.views.render3d_bank and pose_bank:
+        if config.views.render3d_bank and with_pose_bank:
             from pclkit.augment import make_pose_change
             from pclkit.data.synthfaces import render_pose_bank
 
@@ -199,7 +199,7 @@ class Trainer:
             with torch_threads(config.runtime.threads):
                 needs_bank = any(uses_pose_change(step.view_parts, config.views.face_across_pose)
                                  for step in self.method.steps())
-                batches = build_batches(config, self.dist, self.device, pose_bank=needs_bank)
+                batches = build_batches(config, self.dist, self.device, with_pose_bank=needs_bank)
         self.batches = batches
         self.steps_per_epoch = self.batches.steps_per_epoch
         self.total_steps = self.steps_per_epoch * config.optim.epochs
