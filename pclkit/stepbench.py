@@ -15,7 +15,7 @@ from pclkit.batches import MemoryBatches
 from pclkit.config import TrainConfig, resolve_config
 from pclkit.flops import PartTimer, count_step_flops, module_part
 from pclkit.runtime import select_device
-from pclkit.trainer import Trainer
+from pclkit.trainer import Trainer, build_pose_bank
 
 
 def upper_median(values: list[float]) -> float:
@@ -59,15 +59,12 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile
     size, batch = config.model.image_size, config.optim.batch_size
     factors = pose = bank = None
     if config.views.pose_change == "render3d":  # re-renders ŝ: needs SynthFaces images and their factors
-        from pclkit.augment import make_pose_change
-        from pclkit.data.synthfaces import render_pose_bank, synthfaces_split
+        from pclkit.data.synthfaces import synthfaces_split
 
         faces = synthfaces_split("train", batch, size, config.data.seed, config.data.pose_limits, config.data.pose_prior)
         images, labels = faces.tensors(progress=False)
         factors, pose = faces.factors, labels["pose"]
-        if config.views.render3d_bank:  # the step picks pre-rendered pose changes, as in training
-            change = make_pose_change(config.views.pose_change, **config.views.pose_change_options)
-            bank = render_pose_bank(faces, change, config.views.render3d_bank, seed=config.data.seed)
+        bank = build_pose_bank(config, faces)  # with views.render3d_bank the step picks from it, as in training
     else:
         images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8,
                                generator=torch.Generator().manual_seed(0))

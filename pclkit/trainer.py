@@ -83,6 +83,18 @@ class NonFiniteLossError(FloatingPointError):
 # data
 
 
+def build_pose_bank(config: TrainConfig, dataset: Any, progress: bool = False) -> Any:
+    """The :class:`~pclkit.data.synthfaces.PoseBank` of ``dataset`` (SynthFaces) that
+    ``views.render3d_bank`` asks for (None when it is 0): the config's pose change draws the poses."""
+    if not config.views.render3d_bank:
+        return None
+    from pclkit.augment import make_pose_change
+    from pclkit.data.synthfaces import render_pose_bank
+
+    pose_change = make_pose_change(config.views.pose_change, **config.views.pose_change_options)
+    return render_pose_bank(dataset, pose_change, config.views.render3d_bank, seed=config.data.seed, progress=progress)
+
+
 def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch.device,
                   with_pose_bank: bool = True) -> MemoryBatches | FolderBatches:
     """The batch source of ``config.data`` (SynthFaces in memory, or a frames folder).
@@ -98,14 +110,7 @@ def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch
                                    config.data.pose_limits, config.data.pose_prior)
         images, labels = dataset.tensors(progress=dist.is_main)
         factors = dataset.factors  # render3d re-renders from them; diagnostics read the identities
-        bank = None
-        if config.views.render3d_bank and with_pose_bank:
-            from pclkit.augment import make_pose_change
-            from pclkit.data.synthfaces import render_pose_bank
-
-            pose_change = make_pose_change(config.views.pose_change, **config.views.pose_change_options)
-            bank = render_pose_bank(dataset, pose_change, config.views.render3d_bank, seed=config.data.seed,
-                                    progress=dist.is_main)
+        bank = build_pose_bank(config, dataset, progress=dist.is_main) if with_pose_bank else None
         return MemoryBatches(images, config.optim.batch_size, dist, config.seed, device,
                              pose=labels.get("pose"), factors=factors, pose_bank=bank)
     from pclkit.data import FaceFolder

@@ -266,7 +266,6 @@ class ViewBuilder:
             if pose_bank is not None and self.negatives_across_poses:
                 # ŝ is the first of them, the others are the remaining pose negatives
                 renders, _ = pose_bank.pick(generator, count=self.num_negatives)
-                renders = renders.view(images.shape[0], self.num_negatives, *images.shape[1:])
                 images_hat = renders[:, 0]
             elif pose_bank is not None:
                 images_hat, _ = pose_bank.pick(generator)

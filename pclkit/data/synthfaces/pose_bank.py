@@ -68,18 +68,20 @@ class PoseBank:
     def to(self, device: torch.device | str) -> "PoseBank":
         return PoseBank(self.images.to(device, non_blocking=True), self.poses.to(device))
 
-    def pick(self, generator: torch.Generator, count: int = 1) -> tuple[Tensor, Tensor]:
-        """``count`` different re-renders per face, uniformly without replacement:
-        images (B, count, 3, S, S) float in [0, 1] and poses (B, count, 3); ``count=1`` drops that axis."""
-        if not 1 <= count <= self.k:
+    def pick(self, generator: torch.Generator, count: int | None = None) -> tuple[Tensor, Tensor]:
+        """Re-renders drawn uniformly per face, without replacement: one per face, images (B, 3, S, S)
+        float in [0, 1] and poses (B, 3); with ``count``, ``count`` different ones, (B, count, 3, S, S)
+        and (B, count, 3)."""
+        draws = 1 if count is None else count
+        if not 1 <= draws <= self.k:
             raise ValueError(f"can pick 1..{self.k} of the bank's {self.k} poses per face, asked for {count}")
         batch = self.images.shape[0]
         scores = torch.rand(batch, self.k, generator=generator, device=generator.device)
-        choice = scores.argsort(dim=1)[:, :count].to(self.images.device)  # (B, count), distinct per row
+        choice = scores.argsort(dim=1)[:, :draws].to(self.images.device)  # (B, draws), distinct per row
         rows = torch.arange(batch, device=self.images.device)[:, None]
         images = self.images[rows, choice].float().div_(255.0)
         poses = self.poses[rows.to(self.poses.device), choice.to(self.poses.device)]
-        return (images[:, 0], poses[:, 0]) if count == 1 else (images, poses)
+        return (images[:, 0], poses[:, 0]) if count is None else (images, poses)
 
 
 def render_pose_bank(dataset: SynthFaces, pose_change: Render3D, k: int, seed: int = 0, progress: bool = False,
