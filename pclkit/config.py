@@ -174,6 +174,9 @@ class LossConfig:
     #: weight of L_inv, this project's option (0 = off, the paper): F_f itself, not only its
     #: projection, kept the same across the pose change (pclkit.losses.branch_invariance)
     face_invariance_weight: float = 0.0
+    #: L_inv's form: ``cosine`` of the centred rows (per image), or ``correlation`` of the standardised
+    #: columns (per dimension; every direction a probe on standardised features reads counts alike)
+    face_invariance_form: Literal["cosine", "correlation"] = "cosine"
     #: weight of L_cyc, this project's option (0 = off, the paper): a swap D(F_f^A, F_p^B) across
     #: two faces of the batch must re-encode to F_f^A and F_p^B (pclkit.losses.swap_cycle)
     cycle_weight: float = 0.0

@@ -508,6 +508,32 @@ def test_branch_invariance_matches_a_naive_loop_and_ignores_a_shared_offset():
         branch_invariance(a, b[:, :4])
 
 
+def test_branch_invariance_correlation_form_matches_a_naive_loop_and_weighs_every_dimension_alike():
+    from pclkit.losses import branch_invariance
+
+    gen = torch.Generator().manual_seed(1)
+    a, b = torch.randn(8, 4, generator=gen), torch.randn(8, 4, generator=gen)
+    naive = 0.0
+    for d in range(4):
+        column = torch.cat([a[:, d], b[:, d]])
+        mu, sigma = column.mean(), column.std(unbiased=False)
+        naive += 1 - sum(float((a[i, d] - mu) * (b[i, d] - mu)) for i in range(8)) / 8 / float(sigma) ** 2
+    torch.testing.assert_close(branch_invariance(a, b, form="correlation"), torch.tensor(naive / 4), atol=1e-5, rtol=0)
+    assert float(branch_invariance(a, a, form="correlation")) < 1e-5
+    assert abs(float(branch_invariance(a, -a, form="correlation")) - 2.0) < 1e-4  # the worst case
+    # a dimension with a tiny variance that flips across the pair costs as much as a large one:
+    # the cosine form barely sees it, the correlation form charges it a full 2 / D
+    big = torch.randn(8, 1, generator=gen) * 10
+    small = torch.randn(8, 1, generator=gen) * 1e-3
+    f, f_hat = torch.cat([big, small], dim=1), torch.cat([big, -small], dim=1)
+    assert float(branch_invariance(f, f_hat)) < 1e-3
+    assert abs(float(branch_invariance(f, f_hat, form="correlation")) - 1.0) < 1e-2
+    constant = torch.ones(8, 4)
+    assert abs(float(branch_invariance(constant, constant, form="correlation")) - 1.0) < 1e-6  # no reward
+    with pytest.raises(ValueError, match="form"):
+        branch_invariance(a, b, form="l2")
+
+
 def test_swap_cycle_is_zero_for_a_faithful_swap_and_pairs_each_image_with_the_previous_one():
     from pclkit.losses import branch_invariance, swap_cycle
 

@@ -36,54 +36,37 @@ def gaussian_weights(sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
     return torch.where((sigma > 0).view(-1, 1), taps, identity)
 
 
-def _reflect_index(index: torch.Tensor, size: int) -> torch.Tensor:
-    # mirror without repeating the edge pixel, as F.pad(mode="reflect")
-    index = torch.where(index < 0, -index, index)
-    return torch.where(index >= size, 2 * (size - 1) - index, index)
-
-
-def blur_matrices(weights: torch.Tensor, size: int) -> torch.Tensor:
-    """``(B, k)`` 1D taps -> ``(B, size, size)`` banded matrices that filter a signal of length ``size``.
-
-    Reflect padding is folded into the matrix, so ``K @ signal`` is the padded
-    convolution. A batched matmul with these matrices is faster on CPU than a
-    grouped convolution with one group per image and channel (measured ~25 ms
-    vs ~40 ms for 256x3x64x64 on 2 busy cores), and exact.
-    """
-    batch, kernel_size = weights.shape
-    radius = kernel_size // 2
-    if radius >= size:
-        raise ValueError(f"blur kernel of size {kernel_size} is too large for an image side of {size}")
-    device = weights.device
-    rows = torch.arange(size, device=device).view(1, size)
-    offsets = torch.arange(-radius, radius + 1, device=device).view(kernel_size, 1)
-    columns = _reflect_index(rows + offsets, size)  # (k, size): source pixel of tap o for output i
-    one_hot = torch.zeros(kernel_size, size, size, device=device)
-    one_hot.scatter_(2, columns.unsqueeze(-1), 1.0)
-    return torch.einsum("bo,oij->bij", weights.float(), one_hot)
-
-
 def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
-    """Blur each image with its own Gaussian (separable, reflect padding).
+    """Blur each image with its own Gaussian (reflect padding).
+
+    Every (image, channel) plane is its own group of one depthwise convolution
+    whose k x k kernel is the outer product of the image's 1D taps (the
+    separable Gaussian, applied in one pass). On 2 CPU cores this runs
+    1.6-1.8x faster than the previous form, two batched matmuls with banded
+    (H, H) matrices (128 and 256 images of 3 x 64 x 64: 6.6 vs 10.5 ms,
+    12.0 vs 20.8 ms; ``/tmp`` micro-benchmark of this round), and 1.2x faster
+    than two separable depthwise passes.
 
     Args:
         images: ``(B, 3, H, W)`` float.
         sigma: ``(B,)`` standard deviation in pixels per image (0 = unchanged).
-        kernel_size: odd number of taps, shared by the batch.
+        kernel_size: odd number of taps, shared by the batch, smaller than ``2 * min(H, W)``.
 
     Returns:
-        ``(B, 3, H, W)``, same dtype; values stay in the input range (convex weights).
+        ``(B, 3, H, W)``, same dtype; values stay in the input range up to rounding (convex weights).
     """
     batch, channels, height, width = images.shape
     if sigma.shape != (batch,):
         raise ValueError(f"sigma must have shape (B,) = ({batch},), got {tuple(sigma.shape)}")
-    weights = gaussian_weights(sigma, kernel_size)
-    vertical = blur_matrices(weights, height).to(images.dtype)
-    horizontal = vertical if width == height else blur_matrices(weights, width).to(images.dtype)
-    # rows of all three channels share the horizontal kernel: one bmm on a free view
-    rows = torch.bmm(images.reshape(batch, channels * height, width), horizontal.transpose(1, 2))
-    rows = rows.view(batch, channels, height, width)
-    return torch.einsum("bij,bcjw->bciw", vertical, rows)
+    radius = kernel_size // 2
+    if radius >= min(height, width):
+        raise ValueError(f"blur kernel of size {kernel_size} is too large for images of {height} x {width}")
+    taps = gaussian_weights(sigma, kernel_size)  # (B, k)
+    kernels = taps.unsqueeze(2) * taps.unsqueeze(1)  # (B, k, k): vertical x horizontal
+    kernels = kernels.repeat_interleave(channels, dim=0).unsqueeze(1).to(images.dtype)  # (B*3, 1, k, k)
+    planes = images.reshape(1, batch * channels, height, width)
+    padded = F.pad(planes, (radius, radius, radius, radius), mode="reflect")
+    return F.conv2d(padded, kernels, groups=batch * channels).view(batch, channels, height, width)
 
 
 def grey_gradient_magnitude(images: torch.Tensor) -> torch.Tensor:

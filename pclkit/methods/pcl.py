@@ -216,7 +216,7 @@ class PCL(Method):
             out["orth"] = (orthogonality(gathered[0], gathered[1], loss.orth_mode)
                            + orthogonality(gathered[2], gathered[3], loss.orth_mode))
         if "inv" in self.terms():
-            out["inv"] = branch_invariance(face, face_hat)
+            out["inv"] = branch_invariance(face, face_hat, form=loss.face_invariance_form)
         if "cyc" in self.terms():
             out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images))
         return out
