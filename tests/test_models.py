@@ -265,6 +265,25 @@ def test_a_narrow_pose_code_sizes_f_p_its_head_and_the_decoder():
     assert build_model(ModelConfig(encoder="small", width=8)).pose_code is None
 
 
+def test_a_mean_pooled_face_branch_keeps_the_size_of_f_f_but_not_the_layout():
+    model = build_model(ModelConfig(encoder="small", width=8, decoder_fusion="concat", pose_dim=6, face_pool="mean"))
+    captured: list[torch.Tensor] = []
+    pool = model.encoder.face_branch[-1]
+    pool.register_forward_hook(lambda module, inputs, out: captured.append(inputs[0]))
+    feats = model.forward_features(_images(3))
+    assert feats["F_f"].shape == (3, 8 * 64) and feats["F_s"].shape == (3, 8 * 64)
+    before = captured[-1]  # (B, 512, 4, 4): one 1x1-conv feature per grid cell
+    assert before.shape == (3, 8 * 64, 4, 4)
+    torch.testing.assert_close(feats["F_f"], before.mean(dim=(2, 3)))
+    # moving a feature to another grid cell leaves F_f as it was: it holds what, not where
+    torch.testing.assert_close(pool(before.flip(-1)).flatten(1), feats["F_f"])
+    assert model.decode(feats["F_f"], feats["F_p"]).shape == (3, 3, 64, 64)
+    with pytest.raises(ValueError, match="face_pool"):
+        ModelConfig(encoder="small", face_pool="max").validate()
+    with pytest.raises(ValueError, match="small"):
+        ModelConfig(encoder="facecycle", face_pool="mean").validate()
+
+
 # ---------------------------------------------------------------------------
 # one PCL step overfits a fixed tiny batch
 

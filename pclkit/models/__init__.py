@@ -42,6 +42,8 @@ _DEFAULTS: dict[str, dict[str, int]] = {
     "resnet50": dict(_REFERENCE_SIZES),
 }
 ENCODERS = tuple(_DEFAULTS)
+#: how the face branch's map becomes F_f (ModelConfig.face_pool)
+FACE_POOLS = ("flatten", "mean")
 
 
 @dataclass
@@ -64,6 +66,10 @@ class ModelConfig:
         decoder_upsample: ``bilinear`` (the reference) or ``pixelshuffle`` (sub-pixel convolution).
         pose_dim: size of F_p; None = the pose branch's output (the paper, same size as F_f);
             a number adds a linear map to a narrow pose code (PCL only; needs ``concat`` fusion).
+        face_pool: how the ``small`` encoder's face branch becomes F_f: ``flatten`` its 4 x 4 map
+            (the reference layout, which keeps where each part of the face is) or ``mean`` (a 1 x 1
+            conv to as many channels, then the spatial mean: F_f no longer holds the layout;
+            this project's option).
         vit_patch, vit_dim, vit_depth, vit_heads, vit_mlp_dim, num_prototypes, head_batch_norm:
             the ViT and prototype head of ProS (:class:`pclkit.methods.pros.ProSSettings`);
             None = that method's default.
@@ -81,6 +87,7 @@ class ModelConfig:
     decoder_seed_size: int = 1
     decoder_upsample: str = "bilinear"
     pose_dim: int | None = None
+    face_pool: str = "flatten"
     vit_patch: int | None = None
     vit_dim: int | None = None
     vit_depth: int | None = None
@@ -108,6 +115,10 @@ class ModelConfig:
             raise ValueError(f"decoder_upsample must be one of {', '.join(UPSAMPLINGS)}, got {self.decoder_upsample!r}")
         if self.decoder_fusion not in FUSIONS:
             raise ValueError(f"decoder_fusion must be one of {', '.join(FUSIONS)}, got {self.decoder_fusion!r}")
+        if self.face_pool not in FACE_POOLS:
+            raise ValueError(f"face_pool must be one of {', '.join(FACE_POOLS)}, got {self.face_pool!r}")
+        if self.face_pool != "flatten" and self.encoder != "small":
+            raise ValueError(f"face_pool {self.face_pool!r} is an option of the 'small' encoder, got {self.encoder!r}")
         if self.image_size < 16 or self.image_size % 16:
             raise ValueError(f"image_size must be a positive multiple of 16, got {self.image_size}")
         if self.pose_dim is not None and self.decoder_fusion != "concat":
@@ -127,7 +138,7 @@ class ModelConfig:
 def _small(cfg: ModelConfig) -> BranchedEncoder:
     from pclkit.models.small import small_encoder
 
-    return small_encoder(width=cfg.width, input_size=cfg.image_size)
+    return small_encoder(width=cfg.width, input_size=cfg.image_size, face_pool=cfg.face_pool)
 
 
 def _facecycle(cfg: ModelConfig) -> BranchedEncoder:

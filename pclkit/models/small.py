@@ -24,12 +24,17 @@ def conv_bn_relu(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
     )
 
 
-def small_encoder(width: int = 32, input_size: int = 64) -> BranchedEncoder:
+def small_encoder(width: int = 32, input_size: int = 64, face_pool: str = "flatten") -> BranchedEncoder:
     """Compact encoder: 64x64 -> shared map (4w, 4, 4); F_s, F_f, F_p are 64w-d (2048 for w = 32).
 
     Trunk: stride-2 stem to 32x32, then two [stride-2 conv, conv] stages
     (16x16, 8x8) and a stride-2 conv to 4x4. Each branch: two 3x3 convs on the
     4x4 map, so the branches see the whole face layout (pose is spatial).
+
+    ``face_pool="mean"`` (this project's option) ends the face branch with a 1x1
+    conv to 64w channels (BN, ReLU) and their spatial mean instead of flattening
+    the map: F_f keeps its size but no longer says *where* on the 4x4 grid a
+    feature is, so the head's layout -- the pose -- must come from F_p.
     """
     if input_size % 16 != 0:
         raise ValueError(f"small encoder needs an input side divisible by 16, got {input_size}")
@@ -47,7 +52,19 @@ def small_encoder(width: int = 32, input_size: int = 64) -> BranchedEncoder:
 
     side = input_size // 16
     dim = top * side * side
-    encoder = BranchedEncoder(trunk, nn.Flatten(1), branch(), branch(), dim, dim, input_size)
+    if face_pool == "mean":
+        face_branch = nn.Sequential(
+            conv_bn_relu(top, top),
+            nn.Conv2d(top, dim, 1, bias=False),
+            nn.BatchNorm2d(dim),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),  # (B, dim, 1, 1): the layout is averaged away
+        )
+    elif face_pool == "flatten":
+        face_branch = branch()
+    else:
+        raise ValueError(f"face_pool must be 'flatten' or 'mean', got {face_pool!r}")
+    encoder = BranchedEncoder(trunk, nn.Flatten(1), face_branch, branch(), dim, dim, input_size)
     for module in encoder.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
