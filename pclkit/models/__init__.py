@@ -68,7 +68,7 @@ class ModelConfig:
             a number adds a linear map to a narrow pose code (PCL only; needs ``concat`` fusion).
         face_pool: how the ``small`` encoder's face branch becomes F_f: ``flatten`` its 4 x 4 map
             (the reference layout, which keeps where each part of the face is) or ``mean`` (a 1 x 1
-            conv to as many channels, then the spatial mean: F_f no longer holds the layout;
+            conv to as many channels as the flattened map has, then the spatial mean: F_f no longer holds the layout;
             this project's option).
         vit_patch, vit_dim, vit_depth, vit_heads, vit_mlp_dim, num_prototypes, head_batch_norm:
             the ViT and prototype head of ProS (:class:`pclkit.methods.pros.ProSSettings`);
