@@ -31,7 +31,6 @@ from torch import Tensor
 
 from pclkit.losses._checks import autocast_off, check_matrix, check_same_shape
 
-
 #: the two forms of L_inv
 INVARIANCE_FORMS = ("cosine", "correlation")
 
