@@ -18,6 +18,7 @@ from pclkit.models.encoder import BranchedEncoder
 from pclkit.models.heads import FUSIONS, UPSAMPLINGS, ProjectionHead, SwapDecoder
 from pclkit.models.pcl import PCLModel
 from pclkit.models.simclr import SimCLRModel
+from pclkit.models.small import FACE_POOLS
 
 __all__ = [
     "ModelConfig",
@@ -42,8 +43,6 @@ _DEFAULTS: dict[str, dict[str, int]] = {
     "resnet50": dict(_REFERENCE_SIZES),
 }
 ENCODERS = tuple(_DEFAULTS)
-#: how the face branch's map becomes F_f (ModelConfig.face_pool)
-FACE_POOLS = ("flatten", "mean")
 
 
 @dataclass

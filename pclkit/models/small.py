@@ -12,7 +12,10 @@ from torch import nn
 
 from pclkit.models.encoder import BranchedEncoder
 
-__all__ = ["small_encoder"]
+__all__ = ["FACE_POOLS", "small_encoder"]
+
+#: how the face branch's map becomes F_f (``ModelConfig.face_pool``)
+FACE_POOLS = ("flatten", "mean")
 
 
 def conv_bn_relu(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
@@ -63,7 +66,7 @@ def small_encoder(width: int = 32, input_size: int = 64, face_pool: str = "flatt
     elif face_pool == "flatten":
         face_branch = branch()
     else:
-        raise ValueError(f"face_pool must be 'flatten' or 'mean', got {face_pool!r}")
+        raise ValueError(f"face_pool must be one of {', '.join(FACE_POOLS)}, got {face_pool!r}")
     encoder = BranchedEncoder(trunk, nn.Flatten(1), face_branch, branch(), dim, dim, input_size)
     for module in encoder.modules():
         if isinstance(module, nn.Conv2d):
