@@ -39,6 +39,8 @@ SUMMARY = (
     ("identity", "accuracy", "F_p"), ("expression", "accuracy", "F_p"),
     ("head_pose", "r2_mean", "F_f"), ("head_pose", "r2_mean", "F_p"),
     ("head_pose", "r2_yaw", "F_s"), ("head_pose", "r2_yaw", "F_f"), ("head_pose", "r2_yaw", "F_p"),
+    ("head_pose", "r2_pitch", "F_f"), ("head_pose", "r2_pitch", "F_p"), ("head_pose", "r2_roll", "F_f"),
+    ("head_pose", "r2_roll", "F_p"),
     ("swap", "psnr_swap", "decoder"), ("swap", "psnr_swap_vs_a", "decoder"), ("swap", "psnr_swap_vs_b", "decoder"),
     ("swap", "ssim_swap", "decoder"), ("swap", "psnr_recon", "decoder"),
 )

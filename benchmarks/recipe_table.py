@@ -15,6 +15,8 @@ COLUMNS = (
     ("F_f expr", "F_f/expression/accuracy", 100), ("F_f id", "F_f/identity/accuracy", 100),
     ("F_p id", "F_p/identity/accuracy", 100), ("F_f R²", "F_f/head_pose/r2_mean", 1), ("F_p R²", "F_p/head_pose/r2_mean", 1),
     ("F_f yaw R²", "F_f/head_pose/r2_yaw", 1), ("F_p yaw R²", "F_p/head_pose/r2_yaw", 1),
+    ("F_f pitch R²", "F_f/head_pose/r2_pitch", 1), ("F_p pitch R²", "F_p/head_pose/r2_pitch", 1),
+    ("F_f roll R²", "F_f/head_pose/r2_roll", 1), ("F_p roll R²", "F_p/head_pose/r2_roll", 1),
     ("swap dB", "decoder/swap/psnr_swap", 1), ("vs A", "decoder/swap/psnr_swap_vs_a", 1),
     ("vs B", "decoder/swap/psnr_swap_vs_b", 1), ("SSIM", "decoder/swap/ssim_swap", 1),
 )

@@ -94,6 +94,11 @@ class ViewConfig:
     #: head poses of the same face) instead of M appearance changes of one ŝ (this project's
     #: option; the paper's negatives all augment one flipped view). Needs render3d_bank >= M.
     negatives_across_poses: bool = False
+    #: with negatives_across_poses: the pose negatives after the first come from a second pose
+    #: bank whose new poses follow ``Render3D(change_axes=...)`` ("one": one axis at a time, so
+    #: most keep the yaw), while ŝ -- the first negative, the face positive and the reconstruction
+    #: target -- keeps the pose change's own rule (this project's option; None: one bank)
+    negative_change_axes: str | None = None
     #: mix each pose negative with another of the same image by Beta(mix_alpha, mix_alpha)
     negative_mix: bool = False
     mix_alpha: float = 1.6
@@ -127,9 +132,16 @@ class ViewConfig:
         _require(self.render3d_bank >= 0, f"views.render3d_bank must be >= 0, got {self.render3d_bank}")
         _require(self.render3d_bank == 0 or self.pose_change == "render3d",
                  "views.render3d_bank pre-renders the render3d pose change; set views.pose_change: render3d or 0")
-        _require(not self.negatives_across_poses or self.render3d_bank >= self.num_negatives,
+        # with negative_change_axes, ŝ comes from one bank and the other M - 1 from a second
+        needed = self.num_negatives - (self.negative_change_axes is not None)
+        _require(not self.negatives_across_poses or self.render3d_bank >= needed,
                  f"views.negatives_across_poses draws the {self.num_negatives} pose negatives from the pose bank: "
-                 f"set views.render3d_bank >= views.num_negatives (got {self.render3d_bank})")
+                 f"set views.render3d_bank >= {needed} (got {self.render3d_bank})")
+        _require(self.negative_change_axes in (None, "all", "one"),
+                 f"views.negative_change_axes must be null, 'all' or 'one', got {self.negative_change_axes!r}")
+        _require(self.negative_change_axes is None or (self.negatives_across_poses and self.num_negatives >= 2),
+                 "views.negative_change_axes draws the pose negatives after ŝ from a second bank: "
+                 "set views.negatives_across_poses: true and views.num_negatives >= 2")
         _require(not self.negative_mix or self.num_negatives >= 2,
                  "views.negative_mix needs views.num_negatives >= 2")
         _require(self.mix_alpha > 0, f"views.mix_alpha must be > 0, got {self.mix_alpha}")

@@ -31,7 +31,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +85,24 @@ class NonFiniteLossError(FloatingPointError):
 
 def build_pose_bank(config: TrainConfig, dataset: Any, progress: bool = False) -> Any:
     """The :class:`~pclkit.data.synthfaces.PoseBank` of ``dataset`` (SynthFaces) that
-    ``views.render3d_bank`` asks for (None when it is 0): the config's pose change draws the poses."""
+    ``views.render3d_bank`` asks for (None when it is 0): the config's pose change draws the poses.
+
+    With ``views.negative_change_axes`` the bank holds 2K re-renders per face: the first K by the
+    pose change's rule (ŝ), the last K by the same change with ``change_axes`` replaced (the
+    other pose negatives; :meth:`PoseBank.pick` with ``columns``)."""
     if not config.views.render3d_bank:
         return None
     from pclkit.augment import make_pose_change
-    from pclkit.data.synthfaces import render_pose_bank
+    from pclkit.data.synthfaces import PoseBank, render_pose_bank
 
     pose_change = make_pose_change(config.views.pose_change, **config.views.pose_change_options)
-    return render_pose_bank(dataset, pose_change, config.views.render3d_bank, seed=config.data.seed, progress=progress)
+    k, seed = config.views.render3d_bank, config.data.seed
+    bank = render_pose_bank(dataset, pose_change, k, seed=seed, progress=progress)
+    if config.views.negative_change_axes is None:
+        return bank
+    negatives = render_pose_bank(dataset, replace(pose_change, change_axes=config.views.negative_change_axes),
+                                 k, seed=seed + 1, progress=progress)
+    return PoseBank(torch.cat([bank.images, negatives.images], 1), torch.cat([bank.poses, negatives.poses], 1))
 
 
 def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch.device,

@@ -176,6 +176,7 @@ class ViewBuilder:
         self.recon_noise = views.recon_noise
         self.share_recon_views = views.share_recon_views
         self.negatives_across_poses = views.negatives_across_poses
+        self.negative_change_axes = views.negative_change_axes
         self.appearance = AppearanceAugment(**views.appearance)
         self.pose_change = make_pose_change(views.pose_change, **views.pose_change_options)
         self.multicrop = MultiCrop.from_config(config)
@@ -263,7 +264,14 @@ class ViewBuilder:
             if pose_bank is None and self.negatives_across_poses:
                 raise ValueError("views.negatives_across_poses draws the pose negatives from the batch's pose bank: "
                                  "pass pose_bank= (views.render3d_bank > 0)")
-            if pose_bank is not None and self.negatives_across_poses:
+            if pose_bank is not None and self.negative_change_axes is not None:
+                # a joined bank: ŝ from the first half (the pose change's rule), the other
+                # negatives from the second half (views.negative_change_axes)
+                half = pose_bank.k // 2
+                images_hat, _ = pose_bank.pick(generator, columns=(0, half))
+                others, _ = pose_bank.pick(generator, count=self.num_negatives - 1, columns=(half, 2 * half))
+                renders = torch.cat([images_hat.unsqueeze(1), others], dim=1)
+            elif pose_bank is not None and self.negatives_across_poses:
                 # ŝ is the first of them, the others are the remaining pose negatives
                 renders, _ = pose_bank.pick(generator, count=self.num_negatives)
                 images_hat = renders[:, 0]

@@ -369,6 +369,32 @@ def test_render3d_pose_sampling_keeps_yaw_far_and_in_range():
     assert torch.equal(kept[:, 1:], current[:, 1:])
 
 
+def test_render3d_one_axis_changes_move_exactly_one_angle_by_its_minimum():
+    current = torch.tensor([[0.0, 0.0, 0.0], [50.0, 18.0, -14.0], [-60.0, -20.0, 15.0]]).repeat(400, 1)
+    sampler = Render3D(yaw_range=(-60.0, 60.0), pitch_range=(-20.0, 20.0), roll_range=(-15.0, 15.0),
+                       min_yaw_change=20.0, change_axes="one", min_pitch_change=10.0, min_roll_change=8.0)
+    new = sampler.sample_pose(current, gen(5))
+    moved = (new - current).abs()
+    changed = moved > 1e-5
+    assert (changed.sum(1) == 1).all(), "exactly one of yaw, pitch, roll changes per image"
+    for column, (minimum, limit) in enumerate([(20.0, 60.0), (10.0, 20.0), (8.0, 15.0)]):
+        rows = changed[:, column]
+        assert (moved[rows, column] >= minimum - 1e-4).all()
+        assert (new[rows, column].abs() <= limit + 1e-4).all()
+        # each axis is chosen about a third of the time (1,200 draws: 400 +- 3 sigma of 16)
+        assert 330 < int(rows.sum()) < 470, (column, int(rows.sum()))
+    # the same generator state gives the same poses; the default rule is unchanged by the option
+    assert torch.equal(new, sampler.sample_pose(current, gen(5)))
+    default = Render3D(yaw_range=(-60.0, 60.0), pitch_range=(-20.0, 20.0), roll_range=(-15.0, 15.0), min_yaw_change=20.0)
+    assert ((default.sample_pose(current, gen(5)) - current).abs() > 1e-5).sum(1).float().mean() > 2.5
+    with pytest.raises(ValueError, match="change_axes"):
+        Render3D(change_axes="two")
+    with pytest.raises(ValueError, match="min_pitch_change"):
+        Render3D(pitch_range=(-20.0, 20.0), change_axes="one", min_pitch_change=25.0)
+    with pytest.raises(ValueError, match="needs pitch_range and roll_range"):
+        Render3D(roll_range=None, change_axes="one")
+
+
 # ---------------------------------------------------------------------------
 # on SynthFaces (the renderer is pclkit.data.synthetic)
 

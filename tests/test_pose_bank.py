@@ -127,7 +127,7 @@ def test_negatives_across_poses_are_different_re_renders_of_the_face(faces, shar
         assert torch.equal(views.target_hat[row], views.pose_neg[row, 0])  # ŝ is the first negative
     with pytest.raises(ValueError, match="pass pose_bank="):
         builder.build(images, torch.Generator(), ("pose", "recon"), factors=faces.factors)
-    with pytest.raises(ConfigError, match="render3d_bank >= views.num_negatives"):
+    with pytest.raises(ConfigError, match="render3d_bank >= 3"):
         resolve_config("smoke", ["views.pose_change=render3d", "views.render3d_bank=2", "views.num_negatives=3",
                                  "views.negatives_across_poses=true"])
 
@@ -139,3 +139,43 @@ def test_methods_without_a_pose_change_get_no_bank(tmp_path):
     assert plain.batches.pose_bank is None  # SimCLR's face views come from s alone: nothing to pre-render
     across = Trainer(resolve_config("smoke", [*overrides, "views.face_across_pose=true"]), tmp_path / "across")
     assert across.batches.pose_bank is not None  # the second face view is cut from ŝ
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_negative_change_axes_keeps_s_hat_by_the_pose_change_and_draws_the_others_one_axis_at_a_time(faces, shared,
+                                                                                                 tmp_path):
+    from pclkit.trainer import build_pose_bank
+    from pclkit.views import ViewBuilder
+
+    overrides = ["views.pose_change=render3d", "views.render3d_bank=2", "views.num_negatives=3",
+                 "views.negatives_across_poses=true", "views.negative_change_axes=one",
+                 f"views.share_recon_views={str(shared).lower()}", "views.recon_noise=0.0", "model.image_size=32",
+                 *[f"views.pose_change_options.{key}={list(value) if isinstance(value, tuple) else value}"
+                   for key, value in CHANGE.items()]]
+    config = resolve_config("smoke", overrides)
+    bank = build_pose_bank(config, faces)
+    assert bank.k == 4  # two by the pose change's rule, two by the one-axis rule
+    current = faces.factors.pose
+    moved = (bank.poses - current[:, None]).abs() > 1e-3  # (N, 4, 3)
+    yaw = current[:, 0].clamp(-60, 60)
+    assert ((bank.poses[:, :2, 0] - yaw[:, None]).abs() >= 20.0 - 1e-4).all()  # ŝ candidates: the yaw turns
+    assert (moved[:, 2:].sum(-1) == 1).all()  # the other negatives: exactly one axis moves
+    with pytest.raises(ValueError, match="columns"):
+        bank.pick(torch.Generator(), columns=(2, 5))
+    images = faces.tensors()[0].float() / 255
+    builder = ViewBuilder(config)
+    builder.appearance = AppearanceAugment(jitter_p=0, grayscale_p=0, blur_p=0, gradient_p=0)  # geometry only
+    entries = bank.images.float() / 255  # (N, 4, 3, S, S)
+    for seed in range(3):
+        views = builder.build(images, torch.Generator().manual_seed(seed), ("pose", "recon"), factors=faces.factors,
+                              pose_bank=bank)
+        for row in range(len(faces)):
+            matches = [int(torch.nonzero((entries[row] - neg).abs().amax(dim=(1, 2, 3)) < 1e-4)[0])
+                       for neg in views.pose_neg[row]]
+            assert matches[0] in (0, 1) and sorted(matches[1:]) == [2, 3]
+            assert torch.equal(views.target_hat[row], views.pose_neg[row, 0])  # ŝ is the first negative
+    with pytest.raises(ConfigError, match="negatives_across_poses: true"):
+        resolve_config("smoke", ["views.pose_change=render3d", "views.render3d_bank=2", "views.num_negatives=2",
+                                 "views.negative_change_axes=one"])
+    with pytest.raises(ConfigError, match="negative_change_axes must be"):
+        resolve_config("smoke", ["views.negative_change_axes=two"])

@@ -162,46 +162,69 @@ class Render3D:
     ``factors.pose`` — and ``pose_hat`` is always returned, since the new pose
     is known exactly.
 
-    New pose, per image: yaw uniform over the part of ``yaw_range`` at least
-    ``min_yaw_change`` degrees away from the current yaw (so the view really
-    turns); pitch and roll uniform in their ranges, or kept when the range is
-    ``None``. ``min_yaw_change`` must be at most half the yaw range so that
-    every current yaw has somewhere to go.
+    New pose, per image, with ``change_axes="all"`` (the default): yaw uniform
+    over the part of ``yaw_range`` at least ``min_yaw_change`` degrees away
+    from the current yaw (so the view really turns); pitch and roll uniform in
+    their ranges, or kept when the range is ``None``. With
+    ``change_axes="one"`` (this project's option): one axis per image, chosen
+    uniformly among yaw, pitch and roll, moves by at least its minimum change
+    (``min_yaw_change``, ``min_pitch_change``, ``min_roll_change``) within its
+    range, and the other two keep their current values -- so a pose negative
+    that keeps the yaw can only be told apart by pitch or roll, which a pose
+    code must then hold too. Each minimum must be at most half its range so
+    that every current angle has somewhere to go.
     """
 
     yaw_range: tuple[float, float] = (-90.0, 90.0)
     pitch_range: tuple[float, float] | None = (-40.0, 40.0)
     roll_range: tuple[float, float] | None = (-30.0, 30.0)
     min_yaw_change: float = 45.0
+    change_axes: str = "all"
+    min_pitch_change: float = 10.0
+    min_roll_change: float = 8.0
 
     def __post_init__(self) -> None:
         check_range(*self.yaw_range, name="yaw_range")
         for name in ("pitch_range", "roll_range"):
             if getattr(self, name) is not None:
                 check_range(*getattr(self, name), name=name)
-        span = self.yaw_range[1] - self.yaw_range[0]
-        if not 0.0 <= self.min_yaw_change <= span / 2:
-            raise ValueError(
-                f"min_yaw_change must be in [0, {span / 2:g}] (half the yaw range {self.yaw_range}), "
-                f"got {self.min_yaw_change}"
-            )
+        if self.change_axes not in ("all", "one"):
+            raise ValueError(f"change_axes must be 'all' or 'one', got {self.change_axes!r}")
+        checked = [("yaw", self.yaw_range, self.min_yaw_change)]
+        if self.change_axes == "one":
+            if self.pitch_range is None or self.roll_range is None:
+                raise ValueError("change_axes='one' moves pitch or roll too: it needs pitch_range and roll_range")
+            checked += [("pitch", self.pitch_range, self.min_pitch_change),
+                        ("roll", self.roll_range, self.min_roll_change)]
+        for axis, (low, high), minimum in checked:
+            if not 0.0 <= minimum <= (high - low) / 2:
+                raise ValueError(
+                    f"min_{axis}_change must be in [0, {(high - low) / 2:g}] (half the {axis} range "
+                    f"{(low, high)}), got {minimum}"
+                )
 
     def sample_pose(self, current: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """New poses ``(B, 3)`` for current poses ``(B, 3)`` (degrees), same device and dtype."""
+        if self.change_axes == "one":
+            return self._sample_one_axis(current, generator)
         draws = uniform(generator, (current.shape[0], 3), current.device).to(current.dtype)
-        low, high = self.yaw_range
-        yaw = current[:, 0].clamp(low, high)
-        # the allowed set is [low, yaw - d] U [yaw + d, high]; draw a point on their joint length
-        below = (yaw - self.min_yaw_change - low).clamp_min(0.0)
-        above = (high - yaw - self.min_yaw_change).clamp_min(0.0)
-        position = draws[:, 0] * (below + above)
-        new_yaw = torch.where(position < below, low + position, yaw + self.min_yaw_change + (position - below))
-        columns = [new_yaw]
+        columns = [_turn(current[:, 0], self.yaw_range, self.min_yaw_change, draws[:, 0])]
         for column, angle_range in ((1, self.pitch_range), (2, self.roll_range)):
             if angle_range is None:
                 columns.append(current[:, column])
             else:
                 columns.append(angle_range[0] + (angle_range[1] - angle_range[0]) * draws[:, column])
+        return torch.stack(columns, dim=1)
+
+    def _sample_one_axis(self, current: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``change_axes="one"``: one axis per image (column 3 of the draws picks it) turns, the others stay."""
+        draws = uniform(generator, (current.shape[0], 4), current.device).to(current.dtype)
+        axis = (draws[:, 3] * 3).long().clamp_max(2)  # (B,) 0 yaw, 1 pitch, 2 roll
+        rules = ((self.yaw_range, self.min_yaw_change), (self.pitch_range, self.min_pitch_change),
+                 (self.roll_range, self.min_roll_change))
+        columns = [torch.where(axis == column, _turn(current[:, column], angle_range, minimum, draws[:, column]),
+                               current[:, column])
+                   for column, (angle_range, minimum) in enumerate(rules)]
         return torch.stack(columns, dim=1)
 
     def __call__(
@@ -227,6 +250,20 @@ class Render3D:
         pose_hat = self.sample_pose(factors.pose.float(), generator)
         rendered = render(factors.with_pose(pose_hat), size=height)
         return rendered.to(images.dtype), pose_hat
+
+
+def _turn(angle: torch.Tensor, angle_range: tuple[float, float], minimum: float, draw: torch.Tensor) -> torch.Tensor:
+    """New angles (B,), uniform over the part of ``angle_range`` at least ``minimum`` from ``angle`` (B,).
+
+    ``angle`` is clamped into the range first; the allowed set is [low, a - d] U [a + d, high] and
+    ``draw`` (B,) in [0, 1) places a point on their joint length.
+    """
+    low, high = angle_range
+    angle = angle.clamp(low, high)
+    below = (angle - minimum - low).clamp_min(0.0)
+    above = (high - angle - minimum).clamp_min(0.0)
+    position = draw * (below + above)
+    return torch.where(position < below, low + position, angle + minimum + (position - below))
 
 
 POSE_CHANGES: dict[str, type] = {"flip": HorizontalFlip, "roll": RollRotation, "render3d": Render3D}

@@ -68,16 +68,21 @@ class PoseBank:
     def to(self, device: torch.device | str) -> "PoseBank":
         return PoseBank(self.images.to(device, non_blocking=True), self.poses.to(device))
 
-    def pick(self, generator: torch.Generator, count: int | None = None) -> tuple[Tensor, Tensor]:
+    def pick(self, generator: torch.Generator, count: int | None = None,
+             columns: tuple[int, int] | None = None) -> tuple[Tensor, Tensor]:
         """Re-renders drawn uniformly per face, without replacement: one per face, images (B, 3, S, S)
         float in [0, 1] and poses (B, 3); with ``count``, ``count`` different ones, (B, count, 3, S, S)
-        and (B, count, 3)."""
+        and (B, count, 3). ``columns`` = (first, end) draws only among the bank's re-renders
+        first..end-1 of each face (a bank that joins two rules, ``views.negative_change_axes``)."""
+        first, end = (0, self.k) if columns is None else columns
+        if not 0 <= first < end <= self.k:
+            raise ValueError(f"columns must be (first, end) with 0 <= first < end <= {self.k}, got {columns}")
         draws = 1 if count is None else count
-        if not 1 <= draws <= self.k:
-            raise ValueError(f"can pick 1..{self.k} of the bank's {self.k} poses per face, asked for {count}")
+        if not 1 <= draws <= end - first:
+            raise ValueError(f"can pick 1..{end - first} of the bank's {end - first} poses per face, asked for {count}")
         batch = self.images.shape[0]
-        scores = torch.rand(batch, self.k, generator=generator, device=generator.device)
-        choice = scores.argsort(dim=1)[:, :draws].to(self.images.device)  # (B, draws), distinct per row
+        scores = torch.rand(batch, end - first, generator=generator, device=generator.device)
+        choice = (scores.argsort(dim=1)[:, :draws] + first).to(self.images.device)  # (B, draws), distinct per row
         rows = torch.arange(batch, device=self.images.device)[:, None]
         images = self.images[rows, choice].float().div_(255.0)
         poses = self.poses[rows.to(self.poses.device), choice.to(self.poses.device)]
