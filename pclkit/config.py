@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import yaml
 
+from pclkit.augment.pose import CHANGE_AXES
 from pclkit.data.synthfaces.factors import DEFAULT_CONFIG as SYNTH_DEFAULTS
 from pclkit.data.synthfaces.factors import DEFAULT_POSE_LIMITS
 from pclkit.methods import DEFAULT_METHOD
@@ -137,8 +138,9 @@ class ViewConfig:
         _require(not self.negatives_across_poses or self.render3d_bank >= needed,
                  f"views.negatives_across_poses draws the {self.num_negatives} pose negatives from the pose bank: "
                  f"set views.render3d_bank >= {needed} (got {self.render3d_bank})")
-        _require(self.negative_change_axes in (None, "all", "one"),
-                 f"views.negative_change_axes must be null, 'all' or 'one', got {self.negative_change_axes!r}")
+        _require(self.negative_change_axes in (None, *CHANGE_AXES),
+                 f"views.negative_change_axes must be null or one of {', '.join(CHANGE_AXES)}, "
+                 f"got {self.negative_change_axes!r}")
         _require(self.negative_change_axes is None or (self.negatives_across_poses and self.num_negatives >= 2),
                  "views.negative_change_axes draws the pose negatives after ŝ from a second bank: "
                  "set views.negatives_across_poses: true and views.num_negatives >= 2")

@@ -153,6 +153,10 @@ class RollRotation:
         return rotated, pose_hat
 
 
+#: how Render3D draws a new pose (``Render3D.change_axes``)
+CHANGE_AXES = ("all", "one")
+
+
 @dataclass(frozen=True)
 class Render3D:
     """Re-render the same SynthFaces face (identity, expression, AUs, nuisance) at another head pose.
@@ -188,8 +192,8 @@ class Render3D:
         for name in ("pitch_range", "roll_range"):
             if getattr(self, name) is not None:
                 check_range(*getattr(self, name), name=name)
-        if self.change_axes not in ("all", "one"):
-            raise ValueError(f"change_axes must be 'all' or 'one', got {self.change_axes!r}")
+        if self.change_axes not in CHANGE_AXES:
+            raise ValueError(f"change_axes must be one of {', '.join(CHANGE_AXES)}, got {self.change_axes!r}")
         checked = [("yaw", self.yaw_range, self.min_yaw_change)]
         if self.change_axes == "one":
             if self.pitch_range is None or self.roll_range is None:
