@@ -6,6 +6,7 @@ Speed figures are measured here, never asserted in unit tests.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -35,7 +36,8 @@ def image_entry_points(model: torch.nn.Module) -> list[torch.nn.Module]:
     return entries
 
 
-def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile: bool = True) -> dict[str, Any]:
+def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile: bool = True,
+                   prepare: Callable[[Trainer], None] | None = None) -> dict[str, Any]:
     """Time the training step of ``config`` on one fixed batch (no data loading, no I/O in the loop).
 
     The batch is random images, or SynthFaces faces with their factors when the
@@ -46,7 +48,10 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile
     backward, optimiser) ``warmup + steps`` times on one fixed batch and
     returns medians: ``seconds_per_step``, ``img_per_s`` (source images of
     the batch per wall second), ``cpu_seconds_per_step`` / ``img_per_cpu_s``
-    (process CPU time, all threads) and ``encoder_images_per_step`` (all views).
+    (process CPU time, all threads) and ``encoder_images_per_step`` (all views),
+    plus ``first_step_seconds`` (where one-off costs such as compilation land).
+    ``prepare`` is called with the trainer before the first step (e.g. to wrap
+    its modules in ``torch.compile``; ``benchmarks/compile_step.py``).
 
     With ``profile``, after the timed steps: ``flops_per_step`` (matmuls and
     convolutions, forward + backward, counted by :func:`pclkit.flops.count_step_flops`) and ``seconds_by_part`` (mean of
@@ -72,6 +77,8 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile
         source = MemoryBatches(images, batch, distributed.DistInfo(), config.seed, device, pose=pose, factors=factors,
                                pose_bank=bank)
         trainer = Trainer(config, tmp, batches=source)
+        if prepare is not None:
+            prepare(trainer)
         batches = next(trainer.batches.epoch(0, 0, trainer._streams()))
         encoded: list[int] = []
         for entry in image_entry_points(trainer.model):
@@ -108,6 +115,7 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile
         "cpu_seconds_per_step": median(cpu_times),
         "img_per_cpu_s": batch / median(cpu_times),
         "encoder_images_per_step": encoder_images,
+        "first_step_seconds": times[0],
         **profiled,
     }
 

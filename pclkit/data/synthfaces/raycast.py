@@ -357,6 +357,7 @@ def composite(
         cbuf = torch.empty(3, b, s * s, device=device)
         cbuf.copy_(background.expand(b, 3, s, s).transpose(0, 1).reshape(3, b, s * s))
     zflat, cflat = zbuf.view(-1), cbuf.view(3, -1)
+    winner = torch.empty(zflat.shape, dtype=torch.long, device=device)  # per pixel: the hit that paints it
     for group in groups:
         hits = cast_group(group, s)
         if hits is None:
@@ -364,7 +365,12 @@ def composite(
         # all parts of the group at once: max-reduce the depths; only the hits that hold the new
         # maximum are shaded (deferred shading: most hits are hidden) and write their colour
         zflat.scatter_reduce_(0, hits.pixel, hits.depth, reduce="amax")
-        hits = hits.take((hits.depth == zflat.index_select(0, hits.pixel)).nonzero()[:, 0])
+        front = (hits.depth == zflat.index_select(0, hits.pixel)).nonzero()[:, 0]
+        # parts that touch can tie exactly in depth: keep one hit per pixel, the last in cast order,
+        # so that no pixel is written twice (which write lands would depend on the thread count)
+        pixel = hits.pixel.index_select(0, front)
+        winner.index_fill_(0, pixel, -1).scatter_reduce_(0, pixel, front, reduce="amax")
+        hits = hits.take(front[winner.index_select(0, pixel) == front])
         cflat[:, hits.pixel] = shade(group, hits, light)
     colour = _box_downsample(cbuf, s, downsample) if downsample > 1 else cbuf.reshape(3, b, s, s)
     colour = colour.contiguous() if channels_first else colour.transpose(0, 1).contiguous()
