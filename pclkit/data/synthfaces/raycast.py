@@ -369,7 +369,7 @@ def composite(
         # parts that touch can tie exactly in depth: keep one hit per pixel, the last in cast order,
         # so that no pixel is written twice (which write lands would depend on the thread count)
         pixel = hits.pixel.index_select(0, front)
-        winner.index_fill_(0, pixel, -1).scatter_reduce_(0, pixel, front, reduce="amax")
+        winner.scatter_reduce_(0, pixel, front, reduce="amax", include_self=False)  # stale entries ignored
         hits = hits.take(front[winner.index_select(0, pixel) == front])
         cflat[:, hits.pixel] = shade(group, hits, light)
     colour = _box_downsample(cbuf, s, downsample) if downsample > 1 else cbuf.reshape(3, b, s, s)
