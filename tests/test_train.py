@@ -168,7 +168,7 @@ def test_render3d_negatives_are_the_same_face_at_another_pose():
     ("paper", ["data.source=synth", "views.num_negatives=2"], 2),  # FaceCycle encoder + reference decoder
 ])
 def test_one_step_in_channels_last_and_bf16_matches_the_plain_eager_fp32_step(preset, overrides, faces):
-    """The fast paths change numerics by no more than bf16 rounding: loss and every gradient of one step."""
+    """The fast paths change numerics by no more than bf16 autocast itself: loss and whole gradient of one step."""
     import copy
 
     from pclkit.data import SynthFaces
@@ -196,15 +196,29 @@ def test_one_step_in_channels_last_and_bf16_matches_the_plain_eager_fp32_step(pr
         loss.backward()
         return loss.item(), [p.grad.float().flatten() for p in model.parameters() if p.grad is not None]
 
+    def distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+        """Relative distance of the whole gradient b from a: ||b - a|| / ||a||."""
+        flat_a, flat_b = torch.cat(a), torch.cat(b)
+        return ((flat_b - flat_a).norm() / flat_a.norm()).item()
+
     loss, grads = step(channels_last=False, bf16=False)
-    for channels_last, bf16, tolerance in ((True, False, 1e-3), (True, True, 3e-2)):
-        got_loss, got_grads = step(channels_last, bf16)
-        assert got_loss == pytest.approx(loss, rel=tolerance), (channels_last, bf16)
-        assert len(got_grads) == len(grads)
-        flat, got = torch.cat(grads), torch.cat(got_grads)
-        # the whole gradient: direction and size within the tolerance of the precision
-        assert torch.nn.functional.cosine_similarity(flat, got, dim=0) > 1 - tolerance, (channels_last, bf16)
-        assert (got.norm() / flat.norm()).item() == pytest.approx(1.0, rel=tolerance), (channels_last, bf16)
+    # channels_last alone is a layout change: fp32 numerics, up to summation order
+    cl_loss, cl_grads = step(channels_last=True, bf16=False)
+    assert cl_loss == pytest.approx(loss, rel=1e-3)
+    assert len(cl_grads) == len(grads) and distance(grads, cl_grads) < 1e-2
+    # bf16 autocast itself moves one step's gradient a long way at these tiny batches. Measured over
+    # model seeds 0-4 on a Xeon (AVX512_BF16): ||g_bf16 - g_fp32|| / ||g_fp32|| = 0.13-0.22, cosine
+    # 0.979-0.991, norm ratio 0.99-1.055, loss within 1.8 %. So the fast path is held to what plain
+    # bf16 autocast costs (channels_last must add no error of its own), plus a sanity bound that bf16
+    # still points the same way.
+    bf16_loss, bf16_grads = step(channels_last=False, bf16=True)
+    fast_loss, fast_grads = step(channels_last=True, bf16=True)
+    assert len(fast_grads) == len(grads)
+    assert fast_loss == pytest.approx(loss, rel=3e-2) and bf16_loss == pytest.approx(loss, rel=3e-2)
+    assert distance(grads, fast_grads) <= 1.25 * distance(grads, bf16_grads) + 0.02
+    flat, got = torch.cat(grads), torch.cat(fast_grads)
+    assert torch.nn.functional.cosine_similarity(flat, got, dim=0) > 0.95
+    assert (got.norm() / flat.norm()).item() == pytest.approx(1.0, abs=0.1)
 
 
 # ---------------------------------------------------------------------------
