@@ -155,8 +155,8 @@ def test_a_preset_can_inherit_another_and_change_a_few_keys():
     long, main = resolve_config("synth_long"), resolve_config("synth_cpu")
     assert long.preset == "synth_long" and long.optim.epochs > main.optim.epochs
     assert long.model == main.model and long.loss == main.loss
-    # its one change of the views: twice the pre-rendered poses for twice the epochs
-    assert long.views.render3d_bank == 2 * main.views.render3d_bank
+    # its one change of the views: twice the pre-rendered poses, on twice the faces
+    assert long.views.render3d_bank == 2 * main.views.render3d_bank and long.data.n == 2 * main.data.n
     assert dataclasses.replace(long.views, render3d_bank=main.views.render3d_bank) == main.views
 
 
