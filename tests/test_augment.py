@@ -499,3 +499,16 @@ def test_random_resized_crops_of_the_full_area_return_the_image_and_views_differ
     assert view_a.shape == view_b.shape == (4, 3, 16, 16)
     assert (view_a - view_b).abs().amax(dim=(1, 2, 3)).min() > 0  # two crops per image, drawn separately
     assert view_a.min() >= 0 and view_a.max() <= 1
+
+
+def test_blur_taps_hold_no_subnormal_floats_and_match_the_exact_gaussian():
+    """Narrow Gaussians (sigma ~0.2 px, common at 64 px) have subnormal outer taps, which run ~8x slower."""
+    sigma = torch.linspace(0.0, 2.0, 401)
+    taps = gaussian_weights(sigma, 7)
+    smallest_normal = torch.finfo(torch.float32).tiny
+    assert not ((taps > 0) & (taps < smallest_normal)).any()
+    offsets = torch.arange(-3, 4, dtype=torch.float64)
+    exact = torch.exp(-0.5 * (offsets / sigma[1:].double().view(-1, 1)) ** 2)
+    exact = exact / exact.sum(1, keepdim=True)
+    torch.testing.assert_close(taps[1:].double(), exact, atol=1e-9, rtol=1e-5)
+    torch.testing.assert_close(taps.sum(1), torch.ones(401))
