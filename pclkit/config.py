@@ -185,6 +185,8 @@ class LossConfig:
     orth_mode: Literal["dsn", "dot", "cosine", "xcorr"] = "dsn"
     #: weight of L_orth in the sum (the paper: 1)
     orth_weight: float = 1.0
+    #: weight of L_dis in the sum (the paper: 1; a larger weight is this project's option)
+    dis_weight: float = 1.0
     #: weight of L_inv, this project's option (0 = off, the paper): F_f itself, not only its
     #: projection, kept the same across the pose change (pclkit.losses.branch_invariance)
     face_invariance_weight: float = 0.0
@@ -217,6 +219,7 @@ class LossConfig:
         _require(self.temperature > 0, f"loss.temperature must be > 0, got {self.temperature}")
         _require(self.pose_temperature > 0, f"loss.pose_temperature must be > 0, got {self.pose_temperature}")
         _require(self.orth_weight >= 0, f"loss.orth_weight must be >= 0, got {self.orth_weight}")
+        _require(self.dis_weight > 0, f"loss.dis_weight must be > 0 (use_dis=false switches L_dis off), got {self.dis_weight}")
         _require(self.face_invariance_weight >= 0,
                  f"loss.face_invariance_weight must be >= 0, got {self.face_invariance_weight}")
         _require(self.cycle_weight >= 0, f"loss.cycle_weight must be >= 0, got {self.cycle_weight}")

@@ -86,6 +86,10 @@ def test_term_scales_weight_the_objective():
     method = get_method("pcl")(config)
     assert method.term_scales({"alpha_pose": 0.5, "alpha_face": 1.5}) == {
         "dis": 1.0, "orth": 0.25, "pose": 0.5, "face": 1.5}
+    heavier = get_method("pcl")(resolve_config("smoke", {"loss.dis_weight": 4.0}))
+    assert heavier.term_scales({"alpha_pose": 0.5, "alpha_face": 1.5})["dis"] == 4.0
+    with pytest.raises(ConfigError, match="dis_weight"):
+        resolve_config("smoke", {"loss.dis_weight": 0.0})
 
 
 def test_the_face_invariance_option_adds_its_term_with_its_weight_and_recon_views():

@@ -379,3 +379,22 @@ def test_dsn_orthogonality_alone_can_be_lowered_through_the_branches():
         loss.backward()
         optimizer.step()
     assert values[-1] < 0.7 * values[0], values
+
+
+def test_decoder_refine_blocks_start_as_the_identity_and_sit_after_the_full_width_stages():
+    from pclkit.models.heads import RefineBlock, SwapDecoder
+
+    block = RefineBlock(8)
+    x = torch.randn(2, 8, 4, 4)
+    torch.testing.assert_close(block(x), x)  # the BN scale starts at 0
+    decoder = SwapDecoder(32, width=16, out_size=64, stage_width=8, fusion="concat", seed_size=4,
+                          upsample="pixelshuffle", pose_dim=4, refine=2)
+    blocks = [m for m in decoder.stages if isinstance(m, RefineBlock)]
+    # 4 -> 8 -> 16 -> 32 -> 64: the two full-width stages (8 and 16 px) get two blocks each
+    assert len(blocks) == 4 and {b.conv.in_channels for b in blocks} == {8}
+    out = decoder(torch.randn(3, 32), torch.randn(3, 4))
+    assert out.shape == (3, 3, 64, 64) and 0 <= out.min() and out.max() <= 1
+    with pytest.raises(ValueError, match="refine"):
+        SwapDecoder(32, width=16, refine=-1)
+    with pytest.raises(ValueError, match="decoder_refine"):
+        build_model(ModelConfig(method="pcl", decoder_refine=-1))

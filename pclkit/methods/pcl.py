@@ -95,6 +95,7 @@ class PCL(Method):
             decoder_fusion=model_cfg.decoder_fusion,
             decoder_seed_size=model_cfg.decoder_seed_size,
             decoder_upsample=model_cfg.decoder_upsample,
+            decoder_refine=model_cfg.decoder_refine,
             pose_dim=model_cfg.pose_dim,
         )
 
@@ -136,7 +137,7 @@ class PCL(Method):
 
     def term_scales(self, weights: Mapping[str, float]) -> dict[str, float]:
         scales = super().term_scales(weights)
-        scales["dis"] = 1.0
+        scales["dis"] = self.config.loss.dis_weight
         scales["orth"] = self.config.loss.orth_weight
         scales["inv"] = self.config.loss.face_invariance_weight
         scales["cyc"] = self.config.loss.cycle_weight

@@ -63,6 +63,8 @@ class ModelConfig:
         decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
         decoder_seed_size: side of the decoder's seed map (1 in the reference).
         decoder_upsample: ``bilinear`` (the reference) or ``pixelshuffle`` (sub-pixel convolution).
+        decoder_refine: residual 3x3 blocks after each full-width decoder stage (0 = the reference;
+            :class:`~pclkit.models.heads.RefineBlock`, this project's option).
         pose_dim: size of F_p; None = the pose branch's output (the paper, same size as F_f);
             a number adds a linear map to a narrow pose code (PCL only; needs ``concat`` fusion).
         face_pool: how the ``small`` encoder's face branch becomes F_f: ``flatten`` its 4 x 4 map
@@ -85,6 +87,7 @@ class ModelConfig:
     decoder_fusion: str = "sum"
     decoder_seed_size: int = 1
     decoder_upsample: str = "bilinear"
+    decoder_refine: int = 0
     pose_dim: int | None = None
     face_pool: str = "flatten"
     vit_patch: int | None = None
@@ -123,6 +126,8 @@ class ModelConfig:
         if self.pose_dim is not None and self.decoder_fusion != "concat":
             raise ValueError(f"pose_dim {self.pose_dim} (a narrower F_p) needs decoder_fusion 'concat', "
                              f"got {self.decoder_fusion!r}")
+        if self.decoder_refine < 0:
+            raise ValueError(f"decoder_refine must be >= 0, got {self.decoder_refine}")
         for name in ("width", "proj_hidden_dim", "proj_dim", "decoder_width", "decoder_stage_width", "decoder_seed_size",
                      "pose_dim"):
             value = getattr(self, name)

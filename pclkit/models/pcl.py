@@ -32,6 +32,7 @@ class PCLModel(nn.Module):
         decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
         decoder_seed_size: side of the decoder's seed map (reference 1).
         decoder_upsample: ``bilinear`` (reference) or ``pixelshuffle``.
+        decoder_refine: residual blocks after each full-width decoder stage (0 = the reference).
         pose_dim: size of F_p. None (the paper) = the branch output itself; a number
             k adds a linear map branch output -> k (a narrow pose code: pose has three
             angles, and a code of k << D has little room left for identity; this
@@ -49,6 +50,7 @@ class PCLModel(nn.Module):
         decoder_seed_size: int = 1,
         decoder_upsample: str = "bilinear",
         pose_dim: int | None = None,
+        decoder_refine: int = 0,
     ) -> None:
         super().__init__()
         #: the resolved ModelConfig when built by build_model (None otherwise)
@@ -62,7 +64,7 @@ class PCLModel(nn.Module):
         self.pose_head = ProjectionHead(self.pose_dim, proj_hidden_dim, proj_dim)
         self.decoder = SwapDecoder(
             encoder.branch_dim, decoder_width, encoder.input_size, decoder_stage_width, decoder_fusion,
-            decoder_seed_size, decoder_upsample, pose_dim=self.pose_dim,
+            decoder_seed_size, decoder_upsample, pose_dim=self.pose_dim, refine=decoder_refine,
         )
 
     # -- features --------------------------------------------------------

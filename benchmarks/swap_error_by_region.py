@@ -1,0 +1,106 @@
+"""Where a swap's error lies: the head or the backdrop (SynthFaces ground truth, diagnostic).
+
+The swap-fidelity protocol (:func:`pclkit.protocols.swap_fidelity`) scores D(F_f^A, F_p^B)
+against render(face A, pose B) over the whole 64 x 64 frame. About half of that frame is the
+backdrop, whose colour is a nuisance factor of face A that the face views' colour augmentation
+teaches F_f to ignore. This script splits each swap's squared error into backdrop and head
+pixels, with a per-pixel backdrop mask from two extra renders of the truth (backdrop black and
+backdrop white: a pixel whose colour follows the backdrop is backdrop), and reports
+
+* ``psnr``: the protocol's swap PSNR over the whole frame;
+* ``error_share_backdrop``: the backdrop's share of the swap's summed squared error;
+* ``psnr_backdrop_true``: the swap's PSNR with its backdrop pixels replaced by the truth's (what
+  the swap would score if the decoder knew A's backdrop colour);
+* ``psnr_head`` / ``psnr_backdrop``: PSNR over head / backdrop pixels only;
+* the same for the plain reconstruction D(F_f^A, F_p^A) against image A (``recon_*``).
+
+    python benchmarks/swap_error_by_region.py runs/reproduce/synth_cpu_pcl_s0 pretrained:pcl_synthfaces
+
+Test split, the evaluation's default SynthFaces config, 512 pairs drawn as the protocol draws
+them (seed 0). The numbers go to ``--json`` if given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+
+import torch
+
+from pclkit.checkpoint import load_model
+from pclkit.data.synthfaces import Factors, render, synthfaces_split
+from pclkit.data.synthfaces.factors import NUISANCE_NAMES
+from pclkit.features import to_model_input
+from pclkit.protocols import seeded_generator
+from pclkit.swap import decode_pairs, draw_swap_pairs
+
+BACKDROP = [NUISANCE_NAMES.index(name) for name in ("bg_r", "bg_g", "bg_b")]
+
+
+def with_backdrop(factors: Factors, value: float) -> Factors:
+    """The same faces in front of a flat backdrop of grey level ``value``."""
+    nuisance = factors.nuisance.clone()
+    nuisance[:, BACKDROP] = value
+    return replace(factors, nuisance=nuisance)
+
+
+def backdrop_mask(factors: Factors, size: int) -> torch.Tensor:
+    """(B, 1, S, S) float: 1 where the pixel shows the backdrop, 0 on the head (coverage-weighted at edges)."""
+    black, white = render(with_backdrop(factors, 0.0), size), render(with_backdrop(factors, 1.0), size)
+    # the backdrop is shaded by a vertical ramp of 0.85-1.08: a full backdrop pixel moves by >= 0.85
+    return ((white - black).mean(1, keepdim=True) / 0.85).clamp(0.0, 1.0)
+
+
+def region_scores(pred: torch.Tensor, truth: torch.Tensor, backdrop: torch.Tensor) -> dict[str, float]:
+    """PSNR over the frame, over each region, and with the backdrop set to the truth; error share of the backdrop."""
+    squared = (pred - truth).pow(2).mean(1, keepdim=True)  # (B, 1, S, S)
+    head = 1.0 - backdrop
+
+    def psnr(error_sum: torch.Tensor, weight: torch.Tensor) -> float:
+        mse = error_sum / weight.clamp_min(1e-8)
+        return float((10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean())
+
+    pixels = torch.ones_like(squared).sum((1, 2, 3))
+    error_backdrop = (squared * backdrop).sum((1, 2, 3))
+    error_head = (squared * head).sum((1, 2, 3))
+    return {
+        "psnr": psnr(squared.sum((1, 2, 3)), pixels),
+        "psnr_head": psnr(error_head, head.sum((1, 2, 3))),
+        "psnr_backdrop": psnr(error_backdrop, backdrop.sum((1, 2, 3))),
+        "psnr_backdrop_true": psnr(error_head, pixels),
+        "error_share_backdrop": float((error_backdrop / (error_backdrop + error_head)).mean()),
+        "backdrop_fraction": float(backdrop.mean()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sources", nargs="+", help="run folders, last.pt files or pretrained:NAME")
+    parser.add_argument("--pairs", type=int, default=512)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    faces = synthfaces_split("test", 2000)
+    images, _ = faces.tensors(progress=False)
+    a, b = draw_swap_pairs(len(faces), args.pairs, seeded_generator(0, "swap"))
+    truth = (render(Factors.combine(faces.factors[a], faces.factors[b]), 64) * 255).round() / 255
+    mask_swap = backdrop_mask(Factors.combine(faces.factors[a], faces.factors[b]), 64)
+    mask_a = backdrop_mask(faces.factors[a], 64)
+    xa, xb = to_model_input(images[a], 64, "cpu"), to_model_input(images[b], 64, "cpu")
+    results = {}
+    for source in args.sources:
+        model, _ = load_model(source)
+        with torch.inference_mode():
+            fa, fb = model.forward_features(xa), model.forward_features(xb)
+            swapped, recon = (x.float() for x in decode_pairs(model.decode, [(fa["F_f"], fb["F_p"]),
+                                                                                          (fa["F_f"], fa["F_p"])]))
+        results[source] = {"swap": region_scores(swapped, truth, mask_swap), "recon": region_scores(recon, xa, mask_a)}
+        for kind, scores in results[source].items():
+            print(source, kind, {k: round(v, 3) for k, v in scores.items()})
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"pairs": args.pairs, "split": "test", "results": results}, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
