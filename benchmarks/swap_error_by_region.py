@@ -16,8 +16,9 @@ backdrop white: a pixel whose colour follows the backdrop is backdrop), and repo
 
     python benchmarks/swap_error_by_region.py runs/reproduce/synth_cpu_pcl_s0 pretrained:pcl_synthfaces
 
-Test split, the evaluation's default SynthFaces config, 512 pairs drawn as the protocol draws
-them (seed 0). The numbers go to ``--json`` if given.
+Test split (2,000 faces, the evaluation's default SynthFaces config), 512 pairs drawn by the
+protocol's generator for seed 0 (the protocol scores 128 pairs per probe seed). The numbers go
+to ``--json`` if given.
 """
 
 from __future__ import annotations
