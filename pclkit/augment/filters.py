@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from pclkit.augment.colour import LUMA_WEIGHTS
 
-
 #: Gaussian taps below this are set to 0: far below float32 resolution next to the centre tap (>= 1/k),
 #: and it keeps subnormal floats out of the blur (see :func:`gaussian_weights`)
 NEGLIGIBLE_TAP = 1e-12
