@@ -36,7 +36,7 @@ def gaussian_weights(sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
     safe_sigma = sigma.float().clamp_min(1e-6).view(-1, 1)
     taps = torch.exp(-0.5 * (offsets / safe_sigma) ** 2)
     # outer taps of a narrow Gaussian are subnormal floats (sigma ~0.2 px: exp(-93) ~ 4e-41), and
-    # subnormal arithmetic runs ~8x slower on x86 (the whole blur: 93 -> 12 ms for 256 images of
+    # subnormal arithmetic runs many times slower on x86 (the whole blur: 72 -> 11 ms for 256 images of
     # 64 px, benchmarks/blur_denormals.py); taps below NEGLIGIBLE_TAP change no float32 result
     taps = torch.where(taps < NEGLIGIBLE_TAP, torch.zeros_like(taps), taps)
     taps = taps / taps.sum(dim=1, keepdim=True)
