@@ -46,15 +46,18 @@ def main() -> None:
     sigma = (0.1 + 1.9 * torch.rand(256, generator=generator)) * scale
     shipped = filters.NEGLIGIBLE_TAP
     results: dict[str, dict[str, list[float]]] = {"blur_ms": {}, "simclr_step_s": {}, "pcl_step_s": {}}
-    for _ in range(args.rounds):
-        for label, threshold in (("subnormal taps kept", 0.0), ("taps below 1e-12 zeroed", shipped)):
-            filters.NEGLIGIBLE_TAP = threshold
-            results["blur_ms"].setdefault(label, []).append(blur_ms(images, sigma))
-            for method in ("simclr", "pcl"):
-                step = benchmark_step(resolve_config("synth_cpu", [f"method={method}"]), steps=3, warmup=1, profile=False)
-                results[f"{method}_step_s"].setdefault(label, []).append(step["seconds_per_step"])
-            print(label, {name: round(values[label][-1], 3) for name, values in results.items()}, flush=True)
-    filters.NEGLIGIBLE_TAP = shipped
+    try:
+        for _ in range(args.rounds):
+            for label, threshold in (("subnormal taps kept", 0.0), ("taps below 1e-12 zeroed", shipped)):
+                filters.NEGLIGIBLE_TAP = threshold
+                results["blur_ms"].setdefault(label, []).append(blur_ms(images, sigma))
+                for method in ("simclr", "pcl"):
+                    config = resolve_config("synth_cpu", [f"method={method}"])
+                    step = benchmark_step(config, steps=3, warmup=1, profile=False)
+                    results[f"{method}_step_s"].setdefault(label, []).append(step["seconds_per_step"])
+                print(label, {name: round(values[label][-1], 3) for name, values in results.items()}, flush=True)
+    finally:
+        filters.NEGLIGIBLE_TAP = shipped
     summary = {name: {label: statistics.median(v) for label, v in values.items()} for name, values in results.items()}
     for name, values in summary.items():
         old, new = values["subnormal taps kept"], values["taps below 1e-12 zeroed"]

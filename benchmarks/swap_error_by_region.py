@@ -84,8 +84,9 @@ def main() -> None:
     faces = synthfaces_split("test", 2000)
     images, _ = faces.tensors(progress=False)
     a, b = draw_swap_pairs(len(faces), args.pairs, seeded_generator(0, "swap"))
-    truth = (render(Factors.combine(faces.factors[a], faces.factors[b]), 64) * 255).round() / 255
-    mask_swap = backdrop_mask(Factors.combine(faces.factors[a], faces.factors[b]), 64)
+    swap_faces = Factors.combine(faces.factors[a], faces.factors[b])  # face of A at the pose of B
+    truth = (render(swap_faces, 64) * 255).round() / 255
+    mask_swap = backdrop_mask(swap_faces, 64)
     mask_a = backdrop_mask(faces.factors[a], 64)
     xa, xb = to_model_input(images[a], 64, "cpu"), to_model_input(images[b], 64, "cpu")
     results = {}
@@ -93,8 +94,8 @@ def main() -> None:
         model, _ = load_model(source)
         with torch.inference_mode():
             fa, fb = model.forward_features(xa), model.forward_features(xb)
-            swapped, recon = (x.float() for x in decode_pairs(model.decode, [(fa["F_f"], fb["F_p"]),
-                                                                                          (fa["F_f"], fa["F_p"])]))
+            pairs = [(fa["F_f"], fb["F_p"]), (fa["F_f"], fa["F_p"])]
+            swapped, recon = (x.float() for x in decode_pairs(model.decode, pairs))
         results[source] = {"swap": region_scores(swapped, truth, mask_swap), "recon": region_scores(recon, xa, mask_a)}
         for kind, scores in results[source].items():
             print(source, kind, {k: round(v, 3) for k, v in scores.items()})
