@@ -126,6 +126,35 @@ def test_shared_recon_views_are_the_first_pose_positive_and_negative():
     assert views.shard(0, 1).recon_shared
 
 
+def test_dis_pose_views_augmented_decodes_with_f_p_of_the_augmented_copies():
+    from pclkit.models import build_model
+
+    config = tiny("views.num_negatives=2", "views.share_recon_views=true", "loss.dis_terms=swaps",
+                  "loss.dis_pose_views=augmented")
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    views = ViewBuilder(config).build(images, torch.Generator().manual_seed(1), ("face", "pose", "recon"))
+    batch, spans = views.encoder_input()
+    model = build_model(config.model)
+    features = model.forward_features(batch)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    decode = model.decode
+    model.decode = lambda face, pose: seen.append((face, pose)) or decode(face, pose)
+    method = get_method("pcl")(config)
+    terms = method.recon_losses(model, features["F_f"], features["F_p"], spans, views)
+    assert torch.isfinite(terms["dis"])
+    pose_b = features["F_p"][slice(*spans["pose_b"])]
+    neg0 = spans["pose_neg"][0]
+    second_negative = features["F_p"][neg0 + 1 : spans["pose_neg"][1] : 2]  # the augmented copy of ŝ per image
+    face_s = features["F_f"][slice(*spans["pose_a"])]
+    decoded = torch.cat([pose for _, pose in seen])
+    assert any(torch.equal(decoded[i : i + 4], pose_b) for i in range(0, len(decoded), 4))
+    assert any(torch.equal(decoded[i : i + 4], second_negative) for i in range(0, len(decoded), 4))
+    # F_f still comes from the noisy clean views s + n
+    assert any(torch.equal(face[: 4], face_s) for face, _ in seen)
+    with pytest.raises(ConfigError, match="dis_pose_views"):
+        tiny("views.num_negatives=1", "views.share_recon_views=true", "loss.dis_pose_views=augmented")
+
+
 def test_appearance_augmentation_differs_between_positives_and_negatives():
     config = tiny("views.num_negatives=2")
     images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))

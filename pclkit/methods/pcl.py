@@ -111,6 +111,13 @@ class PCL(Method):
     def validate(cls, config: "TrainConfig") -> str | None:
         if config.loss.schedule != "joint" and config.views.share_recon_views:
             return "views.share_recon_views needs loss.schedule 'joint' (the alternating sub-steps build separate views)"
+        views = config.views
+        if config.loss.dis_pose_views == "augmented" and not (
+            views.share_recon_views and views.num_negatives >= 2 and not views.negatives_across_poses
+        ):
+            return ("loss.dis_pose_views 'augmented' reads F_p of the pose loss's augmented copies of s and ŝ: "
+                    "it needs views.share_recon_views true, views.num_negatives >= 2 and "
+                    "views.negatives_across_poses false")
         return None
 
     # -- which terms, which views ---------------------------------------------
@@ -207,9 +214,16 @@ class PCL(Method):
         face, face_hat = face_feat[rows_s], face_feat[rows_hat]
         pose, pose_hat = pose_feat[rows_s], pose_feat[rows_hat]
         loss = self.config.loss
+        # F_p for the swaps: of s + n and ŝ + n, or (dis_pose_views "augmented") of the appearance-augmented
+        # s (pose_b) and ŝ (each image's second pose negative): same pose and face, other colours
+        dis_pose, dis_pose_hat = pose, pose_hat
+        if loss.dis_pose_views == "augmented" and views.recon_shared:
+            b0, b1 = spans["pose_b"]
+            dis_pose = pose_feat[b0:b1]
+            dis_pose_hat = pose_feat[rows_hat + 1]  # (B, D): the copy of ŝ after ŝ + n, image-major rows
         out: dict[str, Tensor] = {}
         if loss.use_dis:
-            out["dis"] = swap_reconstruction(views.target, views.target_hat, face, face_hat, pose, pose_hat,
+            out["dis"] = swap_reconstruction(views.target, views.target_hat, face, face_hat, dis_pose, dis_pose_hat,
                                              model.decode, swaps_only=loss.dis_terms == "swaps",
                                              ssim_weight=loss.dis_ssim_weight).total
         if loss.use_orth:
