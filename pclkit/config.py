@@ -205,7 +205,7 @@ class LossConfig:
     #: weight w of a structural term in each L_dis reconstruction, |x - D| + w (1 - SSIM(x, D)) (this
     #: project's option, 0 = the paper's plain L1; Zhao et al., IEEE TCI 2017, mix L1 with SSIM)
     dis_ssim_weight: float = 0.0
-    #: where L_dis's swaps read F_p: ``clean`` -- the noisy inputs s + n and ŝ + n that also give F_f
+    #: where L_dis reads F_p: ``clean`` -- the noisy inputs s + n and ŝ + n that also give F_f
     #: (the paper); ``augmented`` -- the appearance-augmented copies of s and ŝ that the pose loss
     #: already encodes (this project's option; needs views.share_recon_views and M >= 2 copies of ŝ), so
     #: the decoder must take colour -- backdrop, skin, hair -- from F_f, as a swap across faces needs
