@@ -2,8 +2,8 @@
 
 The swap-fidelity protocol (:func:`pclkit.protocols.swap_fidelity`) scores D(F_f^A, F_p^B)
 against render(face A, pose B) over the whole 64 x 64 frame. About half of that frame is the
-backdrop, whose colour is a nuisance factor of face A that the face views' colour augmentation
-teaches F_f to ignore. This script splits each swap's squared error into backdrop and head
+backdrop, whose colour is a nuisance factor of face A (the decoder gets it wrong even without a
+swap: docs/results/recipe_search.md, levers 16 and 20). This script splits each swap's squared error into backdrop and head
 pixels, with a per-pixel backdrop mask from two extra renders of the truth (backdrop black and
 backdrop white: a pixel whose colour follows the backdrop is backdrop), and reports
 
@@ -16,9 +16,10 @@ backdrop white: a pixel whose colour follows the backdrop is backdrop), and repo
 
     python benchmarks/swap_error_by_region.py runs/reproduce/synth_cpu_pcl_s0 pretrained:pcl_synthfaces
 
-Test split (2,000 faces, the evaluation's default SynthFaces config), 512 pairs drawn by the
-protocol's generator for seed 0 (the protocol scores 128 pairs per probe seed). The numbers go
-to ``--json`` if given.
+Test split by default (2,000 faces, the evaluation's default SynthFaces config; ``--split val``
+for the validation faces, the split to use when a diagnosis steers a recipe choice), 512 pairs
+drawn by the protocol's generator for seed 0 (the protocol scores 128 pairs per probe seed). The
+numbers go to ``--json`` if given.
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ def main() -> None:
     parser.add_argument("sources", nargs="+", help="run folders, last.pt files or pretrained:NAME")
     parser.add_argument("--pairs", type=int, default=512)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="SynthFaces split of the pairs (val when the result steers a recipe)")
     args = parser.parse_args()
-    faces = synthfaces_split("test", 2000)
+    faces = synthfaces_split(args.split, 2000)
     images, _ = faces.tensors(progress=False)
     a, b = draw_swap_pairs(len(faces), args.pairs, seeded_generator(0, "swap"))
     swap_faces = Factors.combine(faces.factors[a], faces.factors[b])  # face of A at the pose of B
@@ -101,7 +104,7 @@ def main() -> None:
             print(source, kind, {k: round(v, 3) for k, v in scores.items()})
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"pairs": args.pairs, "split": "test", "results": results}, handle, indent=1)
+            json.dump({"pairs": args.pairs, "split": args.split, "results": results}, handle, indent=1)
 
 
 if __name__ == "__main__":
