@@ -3,8 +3,8 @@
 The swap-fidelity protocol (:func:`pclkit.protocols.swap_fidelity`) scores D(F_f^A, F_p^B)
 against render(face A, pose B) over the whole 64 x 64 frame. About half of that frame is the
 backdrop, whose colour is a nuisance factor of face A (the decoder gets it wrong even without a
-swap: docs/results/recipe_search.md, levers 16 and 20). This script splits each swap's squared error into backdrop and head
-pixels, with a per-pixel backdrop mask from two extra renders of the truth (backdrop black and
+swap: docs/results/recipe_search.md, levers 16 and 20). This script splits each swap's squared
+error into backdrop and head pixels, with a per-pixel backdrop mask from two extra renders of the truth (backdrop black and
 backdrop white: a pixel whose colour follows the backdrop is backdrop), and reports
 
 * ``psnr``: the protocol's swap PSNR over the whole frame;

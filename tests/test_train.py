@@ -153,6 +153,9 @@ def test_dis_pose_views_augmented_decodes_with_f_p_of_the_augmented_copies():
     assert any(torch.equal(face[: 4], face_s) for face, _ in seen)
     with pytest.raises(ConfigError, match="dis_pose_views"):
         tiny("views.num_negatives=1", "views.share_recon_views=true", "loss.dis_pose_views=augmented")
+    with pytest.raises(ConfigError, match="dis_pose_views"):  # no pose views to read F_p from
+        tiny("views.num_negatives=2", "views.share_recon_views=true", "loss.use_pose=false",
+             "loss.dis_pose_views=augmented")
 
 
 def test_appearance_augmentation_differs_between_positives_and_negatives():

@@ -111,12 +111,12 @@ class PCL(Method):
     def validate(cls, config: "TrainConfig") -> str | None:
         if config.loss.schedule != "joint" and config.views.share_recon_views:
             return "views.share_recon_views needs loss.schedule 'joint' (the alternating sub-steps build separate views)"
-        views = config.views
-        if config.loss.dis_pose_views == "augmented" and not (
-            views.share_recon_views and views.num_negatives >= 2 and not views.negatives_across_poses
+        views, loss = config.views, config.loss
+        if loss.dis_pose_views == "augmented" and not (
+            loss.use_pose and views.share_recon_views and views.num_negatives >= 2 and not views.negatives_across_poses
         ):
             return ("loss.dis_pose_views 'augmented' reads F_p of the pose loss's augmented copies of s and ŝ: "
-                    "it needs views.share_recon_views true, views.num_negatives >= 2 and "
+                    "it needs loss.use_pose true, views.share_recon_views true, views.num_negatives >= 2 and "
                     "views.negatives_across_poses false")
         return None
 
@@ -217,7 +217,9 @@ class PCL(Method):
         # F_p for the swaps: of s + n and ŝ + n, or (dis_pose_views "augmented") of the appearance-augmented
         # s (pose_b) and ŝ (each image's second pose negative): same pose and face, other colours
         dis_pose, dis_pose_hat = pose, pose_hat
-        if loss.dis_pose_views == "augmented" and views.recon_shared:
+        if loss.dis_pose_views == "augmented":
+            if not views.recon_shared:  # validate() rules this out; never fall back to the clean views silently
+                raise ValueError("loss.dis_pose_views 'augmented' needs the shared reconstruction and pose views")
             b0, b1 = spans["pose_b"]
             dis_pose = pose_feat[b0:b1]
             dis_pose_hat = pose_feat[rows_hat + 1]  # (B, D): the copy of ŝ after ŝ + n, image-major rows
