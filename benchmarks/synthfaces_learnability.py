@@ -187,6 +187,10 @@ def run_learnability(cfg: LearnabilityConfig = LearnabilityConfig(), progress: b
     au_f1 = {name: _f1(au_pred[:, k], au_true[:, k]) for k, name in enumerate(AU_NAMES)}
     pose_mae = (test["pose"] * POSE_SCALE - test_labels["pose"]).abs().mean(0)
     chance_pose = (test_labels["pose"] - test_labels["pose"].median(0).values).abs().mean(0)
+    # R² = 1 - SSE / SST per angle, as the linear probes report it (the bar of F_p is on their mean)
+    pose_sse = ((test["pose"] * POSE_SCALE - test_labels["pose"]) ** 2).sum(0)
+    pose_sst = ((test_labels["pose"] - test_labels["pose"].mean(0)) ** 2).sum(0)
+    pose_r2 = 1 - pose_sse / pose_sst
     result = {
         "config": asdict(cfg),
         "steps": step,
@@ -204,6 +208,8 @@ def run_learnability(cfg: LearnabilityConfig = LearnabilityConfig(), progress: b
         "au_threshold": AU_THRESHOLD,
         "test_pose_mae_deg": dict(zip(["yaw", "pitch", "roll"], [round(float(v), 2) for v in pose_mae])),
         "test_pose_mae_median_predictor_deg": dict(zip(["yaw", "pitch", "roll"], [round(float(v), 2) for v in chance_pose])),
+        "test_pose_r2": dict(zip(["yaw", "pitch", "roll"], [round(float(v), 4) for v in pose_r2])),
+        "test_pose_r2_mean": round(float(pose_r2.mean()), 4),
         "threads": torch.get_num_threads(),
     }
     return result

@@ -398,3 +398,67 @@ def test_decoder_refine_blocks_start_as_the_identity_and_sit_after_the_full_widt
         SwapDecoder(32, width=16, refine=-1)
     with pytest.raises(ValueError, match="decoder_refine"):
         build_model(ModelConfig(method="pcl", decoder_refine=-1))
+
+
+def test_warp_fusion_starts_as_the_identity_and_moves_the_map_by_its_flow():
+    from pclkit.models.heads import SwapDecoder
+
+    torch.manual_seed(0)
+    decoder = SwapDecoder(32, width=16, out_size=64, stage_width=8, fusion="warp", seed_size=4,
+                          upsample="pixelshuffle", pose_dim=4, warp_size=64).eval()
+    face_feat, pose_feat = torch.randn(3, 32), torch.randn(3, 4)
+    seed = decoder.fc(face_feat).view(-1, 16, 4, 4)
+    logits = decoder.stages(seed)  # (3, 3, 64, 64), F_f alone: the template
+    with torch.no_grad():
+        # a new warp is the identity, whatever F_p
+        torch.testing.assert_close(decoder(face_feat, pose_feat), torch.sigmoid(logits))
+        torch.testing.assert_close(decoder(face_feat, 5 * pose_feat), torch.sigmoid(logits))
+        # a flow of +2 pixels in x everywhere: output pixel (y, x) reads the template at (y, x + 2)
+        bias = decoder.warp.flow[-1].bias.view(2, 8, 8)
+        bias[0] = 2 * 2 / 64
+        out = decoder(face_feat, pose_feat)
+    torch.testing.assert_close(out[..., :-2], torch.sigmoid(logits[..., 2:]), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[..., -2:], torch.sigmoid(logits[..., -1:]).expand(-1, -1, -1, 2),
+                               atol=1e-5, rtol=1e-5)  # border padding
+
+
+def test_warp_fusion_sits_at_the_map_of_its_side_and_rejects_bad_sizes():
+    from pclkit.models.heads import SwapDecoder
+
+    model = build_model(ModelConfig(encoder="small", width=8, decoder_fusion="warp", decoder_seed_size=4,
+                                    decoder_upsample="pixelshuffle", pose_dim=6))
+    decoder = model.decoder
+    template = decoder.stages[: decoder.warp_at](torch.randn(2, decoder.width, 4, 4))
+    assert template.shape[-2:] == (16, 16)  # image_size // 4 by default
+    images = torch.rand(2, 3, 64, 64)
+    feats = model.forward_features(images)
+    out = model.decode(feats["F_f"], feats["F_p"])
+    out.mean().backward()
+    assert out.shape == (2, 3, 64, 64) and decoder.warp.flow[-1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="warp_size"):
+        SwapDecoder(32, width=16, out_size=64, fusion="warp", seed_size=4, warp_size=12)
+    with pytest.raises(ValueError, match="needs fusion 'warp'"):
+        SwapDecoder(32, width=16, out_size=64, fusion="concat", pose_dim=4, warp_size=16)
+    with pytest.raises(ValueError, match="decoder_warp_size"):
+        build_model(ModelConfig(method="pcl", decoder_fusion="concat", pose_dim=6, decoder_warp_size=16))
+
+
+def test_decoder_skips_start_as_the_plain_decoder_and_add_each_map_in_rgb():
+    from pclkit.models.heads import SwapDecoder
+
+    torch.manual_seed(0)
+    kwargs = dict(width=16, out_size=64, stage_width=8, fusion="concat", seed_size=4, upsample="pixelshuffle", pose_dim=4)
+    plain = SwapDecoder(32, **kwargs).eval()
+    skipped = SwapDecoder(32, **kwargs, skips=True).eval()
+    missing, unexpected = skipped.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all(key.startswith("to_rgb.") for key in missing)
+    # the seed (4 px) and the 8, 16 and 32 px maps each get a 1x1 conv to RGB; the output itself does not
+    assert [conv.in_channels for conv in skipped.to_rgb.values()] == [16, 8, 8, 4]
+    face_feat, pose_feat = torch.randn(3, 32), torch.randn(3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(skipped(face_feat, pose_feat), plain(face_feat, pose_feat))  # zero at init
+        first = next(iter(skipped.to_rgb.values()))
+        first.bias.copy_(torch.tensor([1.0, 0.0, -1.0]))  # a constant coarse map: adds that colour everywhere
+        logits = torch.logit(plain(face_feat, pose_feat), eps=1e-6)
+        expected = torch.sigmoid(logits + torch.tensor([1.0, 0.0, -1.0]).view(1, 3, 1, 1))
+        torch.testing.assert_close(skipped(face_feat, pose_feat), expected, atol=1e-4, rtol=1e-4)

@@ -96,6 +96,8 @@ class PCL(Method):
             decoder_seed_size=model_cfg.decoder_seed_size,
             decoder_upsample=model_cfg.decoder_upsample,
             decoder_refine=model_cfg.decoder_refine,
+            decoder_warp_size=model_cfg.decoder_warp_size,
+            decoder_skips=model_cfg.decoder_skips,
             pose_dim=model_cfg.pose_dim,
         )
 

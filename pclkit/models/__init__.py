@@ -60,7 +60,12 @@ class ModelConfig:
             (reference), 256 for ``small``.
         decoder_stage_width: channels of the decoder's upsampling stages; None = 32 for
             ``small``, else decoder_width // 2 (the reference: 256).
-        decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
+        decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference), ``concat`` or ``warp`` (the
+            seed from F_f alone, F_p moves a stage map with a flow field; this project's option,
+            :class:`~pclkit.models.heads.PoseWarp`).
+        decoder_warp_size: side of the decoder map the ``warp`` fusion moves; None = image_size // 4.
+        decoder_skips: every decoder map also goes to RGB through a 1 x 1 conv and is added, upsampled,
+            to the output (StyleGAN2's skip generator; this project's option, False = the reference).
         decoder_seed_size: side of the decoder's seed map (1 in the reference).
         decoder_upsample: ``bilinear`` (the reference) or ``pixelshuffle`` (sub-pixel convolution).
         decoder_refine: residual 3x3 blocks after each full-width decoder stage (0 = the reference;
@@ -88,6 +93,8 @@ class ModelConfig:
     decoder_seed_size: int = 1
     decoder_upsample: str = "bilinear"
     decoder_refine: int = 0
+    decoder_warp_size: int | None = None
+    decoder_skips: bool = False
     pose_dim: int | None = None
     face_pool: str = "flatten"
     vit_patch: int | None = None
@@ -123,8 +130,11 @@ class ModelConfig:
             raise ValueError(f"face_pool {self.face_pool!r} is an option of the 'small' encoder, got {self.encoder!r}")
         if self.image_size < 16 or self.image_size % 16:
             raise ValueError(f"image_size must be a positive multiple of 16, got {self.image_size}")
-        if self.pose_dim is not None and self.decoder_fusion != "concat":
-            raise ValueError(f"pose_dim {self.pose_dim} (a narrower F_p) needs decoder_fusion 'concat', "
+        if self.pose_dim is not None and self.decoder_fusion == "sum":
+            raise ValueError(f"pose_dim {self.pose_dim} (a narrower F_p) needs decoder_fusion 'concat' or 'warp', "
+                             f"got {self.decoder_fusion!r}")
+        if self.decoder_warp_size is not None and self.decoder_fusion != "warp":
+            raise ValueError(f"decoder_warp_size {self.decoder_warp_size} needs decoder_fusion 'warp', "
                              f"got {self.decoder_fusion!r}")
         if self.decoder_refine < 0:
             raise ValueError(f"decoder_refine must be >= 0, got {self.decoder_refine}")

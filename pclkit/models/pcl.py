@@ -29,14 +29,16 @@ class PCLModel(nn.Module):
         proj_hidden_dim, proj_dim: projection head sizes (reference 2048, 512).
         decoder_width: channels of the decoder's 1x1 seed map (reference 512).
         decoder_stage_width: channels of its upsampling stages (None = decoder_width // 2, the reference).
-        decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference) or ``concat``.
+        decoder_fusion: ``sum`` (normalize(F_f + F_p), the reference), ``concat`` or ``warp``.
         decoder_seed_size: side of the decoder's seed map (reference 1).
         decoder_upsample: ``bilinear`` (reference) or ``pixelshuffle``.
         decoder_refine: residual blocks after each full-width decoder stage (0 = the reference).
+        decoder_warp_size: side of the map the ``warp`` fusion moves (None = image side // 4).
+        decoder_skips: 1x1 convs from every decoder map to RGB, added to the output (False = the reference).
         pose_dim: size of F_p. None (the paper) = the branch output itself; a number
             k adds a linear map branch output -> k (a narrow pose code: pose has three
             angles, and a code of k << D has little room left for identity; this
-            project's option, needs ``decoder_fusion="concat"``).
+            project's option, needs ``decoder_fusion="concat"`` or ``"warp"``).
     """
 
     def __init__(
@@ -51,6 +53,8 @@ class PCLModel(nn.Module):
         decoder_upsample: str = "bilinear",
         pose_dim: int | None = None,
         decoder_refine: int = 0,
+        decoder_warp_size: int | None = None,
+        decoder_skips: bool = False,
     ) -> None:
         super().__init__()
         #: the resolved ModelConfig when built by build_model (None otherwise)
@@ -65,6 +69,7 @@ class PCLModel(nn.Module):
         self.decoder = SwapDecoder(
             encoder.branch_dim, decoder_width, encoder.input_size, decoder_stage_width, decoder_fusion,
             decoder_seed_size, decoder_upsample, pose_dim=self.pose_dim, refine=decoder_refine,
+            warp_size=decoder_warp_size, skips=decoder_skips,
         )
 
     # -- features --------------------------------------------------------
