@@ -154,8 +154,9 @@ class SwapDecoder(nn.Module):
     zero-initialised 1x1 conv to RGB; these RGB logits are summed coarse to
     fine, each sum upsampled 2x (bilinear) before the next map's is added, and
     the last sum is added to the output's logits (the skip generator of
-    StyleGAN2, Karras et al., CVPR 2020). The coarse colours (backdrop, skin, hair) then have a short path
-    from the seed; the deep stages add the detail.
+    StyleGAN2, Karras et al., CVPR 2020). The coarse colours (backdrop, skin,
+    hair) then have a short path from the seed; the deep stages add the
+    detail. With the warp, maps before it reach RGB unmoved.
 
     ``pose_dim`` (concat and warp; None = ``in_dim``) is the size of F_p when the
     pose code is narrower than F_f (``ModelConfig.pose_dim``).
