@@ -12,7 +12,11 @@ backdrop white: a pixel whose colour follows the backdrop is backdrop), and repo
 * ``psnr_backdrop_true``: the swap's PSNR with its backdrop pixels replaced by the truth's (what
   the swap would score if the decoder knew A's backdrop colour);
 * ``psnr_head`` / ``psnr_backdrop``: PSNR over head / backdrop pixels only;
-* the same for the plain reconstruction D(F_f^A, F_p^A) against image A (``recon_*``).
+* the same for the plain reconstruction D(F_f^A, F_p^A) against image A (``recon_*``);
+* ``margin_by_yaw_turn``: the protocol's margin -- PSNR against the truth minus PSNR against image A
+  (face A at its own pose) -- per pair, averaged within bins of the yaw turn |yaw_B - yaw_A|. Under
+  the near-frontal pose prior many pairs barely turn the head, and there no decoder can be far from
+  "face A at its own pose"; the bins show where a swap visibly moves the head.
 
     python benchmarks/swap_error_by_region.py runs/reproduce/synth_cpu_pcl_s0 pretrained:pcl_synthfaces
 
@@ -34,6 +38,7 @@ from pclkit.checkpoint import load_model
 from pclkit.data.synthfaces import Factors, render, synthfaces_split
 from pclkit.data.synthfaces.factors import NUISANCE_NAMES
 from pclkit.features import to_model_input
+from pclkit.image_metrics import psnr as image_psnr
 from pclkit.protocols import seeded_generator
 from pclkit.swap import decode_pairs, draw_swap_pairs
 
@@ -76,6 +81,23 @@ def region_scores(pred: torch.Tensor, truth: torch.Tensor, backdrop: torch.Tenso
     }
 
 
+#: bin edges of the yaw turn |yaw_B - yaw_A| in degrees
+YAW_TURN_EDGES = (0.0, 10.0, 20.0, 40.0, 180.0)
+
+
+def margin_by_yaw_turn(swapped: torch.Tensor, truth: torch.Tensor, image_a: torch.Tensor,
+                       yaw_turn: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Per bin of ``yaw_turn`` (B,) degrees: pairs, swap PSNR and its margin over image A (dB, pair means)."""
+    psnr_swap, psnr_a = image_psnr(swapped, truth), image_psnr(swapped, image_a)  # (B,) each
+    bins = {}
+    for low, high in zip(YAW_TURN_EDGES[:-1], YAW_TURN_EDGES[1:]):
+        rows = (yaw_turn >= low) & (yaw_turn < high)
+        if rows.any():
+            bins[f"{low:g}-{high:g}"] = {"pairs": int(rows.sum()), "psnr_swap": float(psnr_swap[rows].mean()),
+                                         "margin_over_a": float((psnr_swap - psnr_a)[rows].mean())}
+    return bins
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sources", nargs="+", help="run folders, last.pt files or pretrained:NAME")
@@ -92,6 +114,7 @@ def main() -> None:
     mask_swap = backdrop_mask(swap_faces, 64)
     mask_a = backdrop_mask(faces.factors[a], 64)
     xa, xb = to_model_input(images[a], 64, "cpu"), to_model_input(images[b], 64, "cpu")
+    yaw_turn = (faces.factors.pose[b, 0] - faces.factors.pose[a, 0]).abs()  # (pairs,) degrees
     results = {}
     for source in args.sources:
         model, _ = load_model(source)
@@ -102,6 +125,9 @@ def main() -> None:
         results[source] = {"swap": region_scores(swapped, truth, mask_swap), "recon": region_scores(recon, xa, mask_a)}
         for kind, scores in results[source].items():
             print(source, kind, {k: round(v, 3) for k, v in scores.items()})
+        results[source]["margin_by_yaw_turn"] = margin_by_yaw_turn(swapped, truth, xa.float(), yaw_turn)
+        for turn, scores in results[source]["margin_by_yaw_turn"].items():
+            print(source, f"yaw turn {turn} deg", {k: round(v, 3) for k, v in scores.items()})
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"pairs": args.pairs, "split": args.split, "results": results}, handle, indent=1)
