@@ -327,7 +327,9 @@ def pose_swap_ground_truth_figure(model: nn.Module, dataset: Any, n_pairs: int =
     """Face A, pose source B, D(F_f^A, F_p^B), the re-render of A at B's pose, and D(F_f^A, F_p^A).
 
     Pairs A != B are drawn with :func:`pclkit.swap.draw_swap_pairs`; the swap's
-    PSNR against the ground truth is printed on each swap.
+    PSNR against the ground truth is printed on each swap, and on each pose source
+    how far its yaw is from A's (a swap can only look different from A where the
+    head turns: docs/results/recipe_search.md, the margin by yaw turn).
     """
     from pclkit.data.synthfaces import Factors, render
 
@@ -340,6 +342,9 @@ def pose_swap_ground_truth_figure(model: nn.Module, dataset: Any, n_pairs: int =
             "truth: A at B's pose": truth, "$D(F_f^A, F_p^A)$": own}
     shown = len(a)
     fig = viz.plot_image_rows(rows, max_columns=shown)
+    yaw_turn = (dataset.factors.pose[b, 0] - dataset.factors.pose[a, 0]).abs()  # (n_pairs,) degrees
+    for ax, turn in zip(fig.axes[shown: 2 * shown], yaw_turn.tolist()):
+        viz.annotate_image(ax, f"yaw turn {turn:.0f}°")
     for ax, s, t in zip(fig.axes[2 * shown: 3 * shown], swapped, truth):
         viz.annotate_image(ax, f"{viz.psnr(viz.to_numpy_image(s), viz.to_numpy_image(t)):.1f} dB")
     return fig
