@@ -42,10 +42,10 @@ from pclkit.config import resolve_config
 from pclkit.data.synthfaces import synthfaces_split
 from pclkit.evaluate import EvalConfig
 from pclkit.image_metrics import psnr, ssim
+from pclkit.losses import swap_reconstruction
 from pclkit.models import build_model
 from pclkit.optim import WarmupCosine, build_optimizer
 from pclkit.protocols import swap_fidelity
-from pclkit.swap import decode_pairs
 from pclkit.trainer import build_pose_bank
 
 LOG = Path("benchmarks/results/decoder_ceiling.jsonl")
@@ -99,8 +99,8 @@ def main() -> None:
             features = model.forward_features(inputs.contiguous(memory_format=torch.channels_last))
             face, face_hat = features["F_f"].chunk(2)
             pose, pose_hat = features["F_p"].chunk(2)
-            to_s, to_s_hat = decode_pairs(model.decode, [(face_hat, pose), (face, pose_hat)])
-            loss = F.l1_loss(to_s, target) + F.l1_loss(to_s_hat, target_hat)
+            loss = swap_reconstruction(target, target_hat, face, face_hat, pose, pose_hat, model.decode,
+                                       swaps_only=True).total  # L_dis as PCL trains it (dis_terms=swaps)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -112,8 +112,7 @@ def main() -> None:
     model.eval()
     with torch.no_grad():
         recon = torch.cat([reconstruct(model, chunk) for chunk in val.split(128)])
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)  # the protocol checks that the model is frozen
+    model.requires_grad_(False)  # the protocol checks that the model is frozen
     parts = validation_parts(data.pose_limits, data.pose_prior, size)
     swaps = swap_fidelity(model, parts["test"], 256, 0, EvalConfig(progress=False, n_swap=256)).metrics
     result = {
