@@ -505,6 +505,20 @@ def test_precision_auto_uses_bf16_only_where_the_device_has_it(monkeypatch):
     assert trainer_module.resolve_precision("auto", cpu) == "bf16"
 
 
+def test_native_bf16_on_cpu_needs_the_instructions_not_only_onednn(monkeypatch):
+    """oneDNN says bf16 is supported on plain AVX-512 (emulated, ~5x slower than fp32 there); the flags decide."""
+    from pclkit import runtime
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    for avx512_bf16, amx, expected in [(False, False, False), (True, False, True), (False, True, True)]:
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        assert runtime.native_bf16(cpu) is expected
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False, raising=False)
+    assert runtime.native_bf16(cpu) is False
+
+
 def test_cli_points_to_a_methods_own_preset_variant(capsys):
     assert main(["pretrain", "--preset", "smoke", "--method", "pros", "--print-config"]) == 0
     assert "--preset pros_smoke" in capsys.readouterr().err
