@@ -199,6 +199,10 @@ class LossConfig:
     #: L_cyc's second encoder pass: ``trained`` (its gradient reaches the encoder too) or ``frozen``
     #: (eval mode, no parameter gradient: a fixed judge of the decoder's swaps)
     cycle_encoder: Literal["trained", "frozen"] = "trained"
+    #: weight of L_adv, this project's option (0 = off, the paper): an MLP reads the standardised F_p
+    #: from F_f and the face branch is trained against it through a gradient reversal
+    #: (pclkit.losses.pose_adversary; needs model.pose_adversary_hidden > 0)
+    adversary_weight: float = 0.0
     #: L_dis terms: ``all`` four of the paper's Eq. 2, or ``swaps`` -- only the two swap terms,
     #: half the decoder calls (this project's option)
     dis_terms: Literal["all", "swaps"] = "all"
@@ -228,6 +232,7 @@ class LossConfig:
         _require(self.face_invariance_weight >= 0,
                  f"loss.face_invariance_weight must be >= 0, got {self.face_invariance_weight}")
         _require(self.cycle_weight >= 0, f"loss.cycle_weight must be >= 0, got {self.cycle_weight}")
+        _require(self.adversary_weight >= 0, f"loss.adversary_weight must be >= 0, got {self.adversary_weight}")
         _require(self.dis_ssim_weight >= 0, f"loss.dis_ssim_weight must be >= 0, got {self.dis_ssim_weight}")
         _require(self.dwa_temperature > 0, f"loss.dwa_temperature must be > 0, got {self.dwa_temperature}")
 

@@ -579,3 +579,46 @@ def test_swap_cycle_trains_decoder_and_encoder_but_not_towards_the_swap():
     torch.testing.assert_close(pose.grad, pose2.grad)
     with pytest.raises(ValueError, match=">= 2 images"):
         swap_cycle(face[:1], pose[:1], lambda f, p: f, lambda x: (x, x))
+
+
+def test_grad_reverse_is_the_identity_forward_and_flips_the_gradient():
+    from pclkit.losses import grad_reverse
+
+    x = torch.randn(5, 3, requires_grad=True)
+    y = grad_reverse(x)
+    assert torch.equal(y, x)
+    (y * torch.arange(3.0)).sum().backward()
+    assert torch.equal(x.grad, -torch.arange(3.0).expand(5, 3))
+
+
+def test_pose_adversary_is_one_minus_r2_of_a_linear_fit_and_trains_the_two_sides_against_each_other():
+    from pclkit.losses import pose_adversary
+
+    torch.manual_seed(0)
+    pose = torch.randn(64, 2)
+    z = (pose - pose.mean(0)) / pose.std(0)
+    # an adversary that reads the pose exactly: L_adv = 0; one that says nothing (zeros): L_adv = (B-1)/B per column
+    exact = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        exact.weight.copy_(torch.diag(1 / pose.std(0)))
+        exact.bias.copy_(-pose.mean(0) / pose.std(0))
+    assert pose_adversary(exact, pose.clone(), pose).item() < 1e-10
+    blind = torch.nn.Linear(2, 2)
+    torch.nn.init.zeros_(blind.weight)
+    torch.nn.init.zeros_(blind.bias)
+    assert pose_adversary(blind, pose.clone(), pose).item() == pytest.approx(63 / 64, rel=1e-5)
+    assert torch.allclose(z.square().mean(), torch.tensor(63 / 64))
+    # a step along each side's gradient: the adversary's lowers L_adv, the face feature's raises it
+    face = (pose @ torch.randn(2, 6) + 0.1 * torch.randn(64, 6)).requires_grad_()
+    adversary = torch.nn.Linear(6, 2)
+    loss = pose_adversary(adversary, face, pose)
+    loss.backward()
+    with torch.no_grad():
+        for param in adversary.parameters():
+            param -= 0.05 * param.grad
+        assert pose_adversary(adversary, face, pose) < loss
+        stepped_face = face - 0.05 * face.grad
+    adversary.zero_grad()
+    assert pose_adversary(adversary, stepped_face, pose) > pose_adversary(adversary, face.detach(), pose)
+    with pytest.raises(ValueError, match="same batch"):
+        pose_adversary(adversary, face[:3], pose[:4])

@@ -108,11 +108,24 @@ def test_the_swap_cycle_option_adds_its_term_with_its_weight():
         resolve_config("smoke", {"loss.cycle_weight": -1.0})
 
 
+def test_the_pose_adversary_option_needs_its_head_and_adds_its_term():
+    config = resolve_config("smoke", {"loss.adversary_weight": 0.5, "model.pose_adversary_hidden": 8})
+    method = get_method("pcl")(config)
+    assert method.terms() == ("dis", "orth", "pose", "face", "adv")
+    assert method.term_scales({})["adv"] == 0.5
+    model = build_model(config.model)
+    assert model.pose_adversary is not None and build_model(resolve_config("smoke").model).pose_adversary is None
+    for one_knob in ({"loss.adversary_weight": 0.5}, {"model.pose_adversary_hidden": 8}):
+        with pytest.raises(ConfigError, match="L_adv needs both"):
+            resolve_config("smoke", one_knob)
+
+
 @pytest.mark.parametrize("name, options", [
     ("simclr", {}), ("pcl", {}), ("pcfrl", {}), ("pros", {}),
     # this project's options: a narrow pose code, L_inv on F_f, L_cyc
     ("pcl", {"model.pose_dim": 3, "model.decoder_fusion": "concat", "loss.face_invariance_weight": 1.0}),
     ("pcl", {"loss.cycle_weight": 0.5, "loss.dis_terms": "swaps"}),
+    ("pcl", {"loss.adversary_weight": 1.0, "model.pose_adversary_hidden": 8}),
 ])
 def test_the_objective_gives_exactly_the_methods_terms_and_their_weighted_sum(name, options):
     config = resolve_config("smoke", {"method": name, "model.width": 4, "model.image_size": 32,

@@ -10,7 +10,9 @@ Contrastive Learning for Self-supervised Facial Representation", CVPR 2023).
   the image's own M pose-changed views (Eq. 4-5);
 * L_face -- NT-Xent (Chen et al., ICML 2020, Eq. 1) on the face branch F_f;
 * L_inv -- this project's option (``loss.face_invariance_weight`` > 0; not in the paper):
-  F_f of s and of ŝ agree (:func:`pclkit.losses.branch_invariance`).
+  F_f of s and of ŝ agree (:func:`pclkit.losses.branch_invariance`);
+* L_adv -- this project's option (``loss.adversary_weight`` > 0): an MLP reads F_p from F_f and
+  the face branch is trained against it (:func:`pclkit.losses.pose_adversary`).
 
 alpha_pose, alpha_face come from Dynamic Weight Average (Liu, Johns & Davison,
 CVPR 2019) when ``loss.use_dwa``; ``loss.use_dis/use_orth/use_pose`` switch
@@ -35,6 +37,7 @@ from pclkit.losses import (
     mix_negatives,
     nt_xent,
     orthogonality,
+    pose_adversary,
     pose_contrastive,
     swap_cycle,
     swap_reconstruction,
@@ -99,6 +102,7 @@ class PCL(Method):
             decoder_warp_size=model_cfg.decoder_warp_size,
             decoder_skips=model_cfg.decoder_skips,
             pose_dim=model_cfg.pose_dim,
+            pose_adversary_hidden=model_cfg.pose_adversary_hidden,
         )
 
     @classmethod
@@ -114,6 +118,9 @@ class PCL(Method):
         if config.loss.schedule != "joint" and config.views.share_recon_views:
             return "views.share_recon_views needs loss.schedule 'joint' (the alternating sub-steps build separate views)"
         views, loss = config.views, config.loss
+        if (loss.adversary_weight > 0) != (config.model.pose_adversary_hidden > 0):
+            return ("L_adv needs both loss.adversary_weight > 0 and model.pose_adversary_hidden > 0 "
+                    f"(got {loss.adversary_weight} and {config.model.pose_adversary_hidden})")
         if loss.dis_pose_views == "augmented" and not (
             loss.use_pose and views.share_recon_views and views.num_negatives >= 2 and not views.negatives_across_poses
         ):
@@ -127,7 +134,7 @@ class PCL(Method):
     def terms(self) -> tuple[str, ...]:
         loss = self.config.loss
         on = {"dis": loss.use_dis, "orth": loss.use_orth, "pose": loss.use_pose, "face": True,
-              "inv": loss.face_invariance_weight > 0, "cyc": loss.cycle_weight > 0}
+              "inv": loss.face_invariance_weight > 0, "cyc": loss.cycle_weight > 0, "adv": loss.adversary_weight > 0}
         return tuple(name for name, active in on.items() if active)
 
     def weighted_terms(self) -> tuple[str, ...]:
@@ -150,6 +157,7 @@ class PCL(Method):
         scales["orth"] = self.config.loss.orth_weight
         scales["inv"] = self.config.loss.face_invariance_weight
         scales["cyc"] = self.config.loss.cycle_weight
+        scales["adv"] = self.config.loss.adversary_weight
         return {name: scales[name] for name in self.terms()}
 
     # -- the loss terms ----------------------------------------------------------
@@ -204,7 +212,7 @@ class PCL(Method):
 
     def recon_losses(self, model: nn.Module, face_feat: Tensor, pose_feat: Tensor,
                      spans: Mapping[str, tuple[int, int]], views: "StepViews") -> dict[str, Tensor]:
-        """L_dis (swap reconstruction of s and ŝ), L_orth and (when on) L_inv and L_cyc on the noisy-input features."""
+        """L_dis (swap reconstruction of s and ŝ), L_orth and (when on) L_inv, L_adv and L_cyc on the noisy-input features."""
         if views.recon_shared:  # s + n is pose_a; ŝ + n is the first of each image's M negatives
             s0, s1 = spans["pose_a"]
             n0, n1 = spans["pose_neg"]
@@ -236,6 +244,8 @@ class PCL(Method):
                            + orthogonality(gathered[2], gathered[3], loss.orth_mode))
         if "inv" in self.terms():
             out["inv"] = branch_invariance(face, face_hat, form=loss.face_invariance_form)
+        if "adv" in self.terms():
+            out["adv"] = pose_adversary(model.pose_adversary, torch.cat([face, face_hat]), torch.cat([pose, pose_hat]))
         if "cyc" in self.terms():
             out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images))
         return out

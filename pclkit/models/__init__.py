@@ -72,6 +72,8 @@ class ModelConfig:
             :class:`~pclkit.models.heads.RefineBlock`, this project's option).
         pose_dim: size of F_p; None = the pose branch's output (the paper, same size as F_f);
             a number adds a linear map to a narrow pose code (PCL only; needs ``concat`` fusion).
+        pose_adversary_hidden: hidden width of the MLP that reads F_p from F_f for L_adv
+            (``loss.adversary_weight``; 0 = no adversary, the paper; PCL only, this project's option).
         face_pool: how the ``small`` encoder's face branch becomes F_f: ``flatten`` its 4 x 4 map
             (the reference layout, which keeps where each part of the face is) or ``mean`` (a 1 x 1
             conv to as many channels as the flattened map has, then the spatial mean: F_f no longer holds the layout;
@@ -96,6 +98,7 @@ class ModelConfig:
     decoder_warp_size: int | None = None
     decoder_skips: bool = False
     pose_dim: int | None = None
+    pose_adversary_hidden: int = 0
     face_pool: str = "flatten"
     vit_patch: int | None = None
     vit_dim: int | None = None
@@ -136,6 +139,8 @@ class ModelConfig:
         if self.decoder_warp_size is not None and self.decoder_fusion != "warp":
             raise ValueError(f"decoder_warp_size {self.decoder_warp_size} needs decoder_fusion 'warp', "
                              f"got {self.decoder_fusion!r}")
+        if self.pose_adversary_hidden < 0:
+            raise ValueError(f"pose_adversary_hidden must be >= 0, got {self.pose_adversary_hidden}")
         if self.decoder_refine < 0:
             raise ValueError(f"decoder_refine must be >= 0, got {self.decoder_refine}")
         for name in ("width", "proj_hidden_dim", "proj_dim", "decoder_width", "decoder_stage_width", "decoder_seed_size",

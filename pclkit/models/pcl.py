@@ -39,6 +39,8 @@ class PCLModel(nn.Module):
             k adds a linear map branch output -> k (a narrow pose code: pose has three
             angles, and a code of k << D has little room left for identity; this
             project's option, needs ``decoder_fusion="concat"`` or ``"warp"``).
+        pose_adversary_hidden: hidden width of an MLP F_f (B, D) -> (B, k) that predicts F_p for
+            L_adv (:func:`pclkit.losses.pose_adversary`); 0 = none (the paper).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class PCLModel(nn.Module):
         decoder_refine: int = 0,
         decoder_warp_size: int | None = None,
         decoder_skips: bool = False,
+        pose_adversary_hidden: int = 0,
     ) -> None:
         super().__init__()
         #: the resolved ModelConfig when built by build_model (None otherwise)
@@ -70,6 +73,12 @@ class PCLModel(nn.Module):
             encoder.branch_dim, decoder_width, encoder.input_size, decoder_stage_width, decoder_fusion,
             decoder_seed_size, decoder_upsample, pose_dim=self.pose_dim, refine=decoder_refine,
             warp_size=decoder_warp_size, skips=decoder_skips,
+        )
+        #: F_f (B, D) -> predicted standardised F_p (B, k) for L_adv, or None
+        self.pose_adversary = (
+            nn.Sequential(nn.Linear(encoder.branch_dim, pose_adversary_hidden), nn.ReLU(inplace=True),
+                          nn.Linear(pose_adversary_hidden, self.pose_dim))
+            if pose_adversary_hidden else None
         )
 
     # -- features --------------------------------------------------------
