@@ -203,6 +203,9 @@ class LossConfig:
     #: from F_f and the face branch is trained against it through a gradient reversal
     #: (pclkit.losses.pose_adversary; needs model.pose_adversary_hidden > 0)
     adversary_weight: float = 0.0
+    #: how F_f is trained against the adversary: ``confusion`` (its prediction pushed to the batch
+    #: mean) or ``reversal`` (a gradient reversal: F_f maximises its error)
+    adversary_form: Literal["confusion", "reversal"] = "confusion"
     #: L_dis terms: ``all`` four of the paper's Eq. 2, or ``swaps`` -- only the two swap terms,
     #: half the decoder calls (this project's option)
     dis_terms: Literal["all", "swaps"] = "all"

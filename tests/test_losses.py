@@ -591,34 +591,50 @@ def test_grad_reverse_is_the_identity_forward_and_flips_the_gradient():
     assert torch.equal(x.grad, -torch.arange(3.0).expand(5, 3))
 
 
-def test_pose_adversary_is_one_minus_r2_of_a_linear_fit_and_trains_the_two_sides_against_each_other():
+def test_pose_adversary_fit_is_one_minus_r2_and_each_form_trains_the_two_sides_as_documented():
     from pclkit.losses import pose_adversary
 
     torch.manual_seed(0)
     pose = torch.randn(64, 2)
-    z = (pose - pose.mean(0)) / pose.std(0)
-    # an adversary that reads the pose exactly: L_adv = 0; one that says nothing (zeros): L_adv = (B-1)/B per column
+    # an adversary that reads the pose exactly: L_fit = 0; one that says nothing (zeros): (B-1)/B per column
     exact = torch.nn.Linear(2, 2)
     with torch.no_grad():
         exact.weight.copy_(torch.diag(1 / pose.std(0)))
         exact.bias.copy_(-pose.mean(0) / pose.std(0))
-    assert pose_adversary(exact, pose.clone(), pose).item() < 1e-10
+    assert pose_adversary(exact, pose.clone(), pose).fit.item() < 1e-10
     blind = torch.nn.Linear(2, 2)
     torch.nn.init.zeros_(blind.weight)
     torch.nn.init.zeros_(blind.bias)
-    assert pose_adversary(blind, pose.clone(), pose).item() == pytest.approx(63 / 64, rel=1e-5)
-    assert torch.allclose(z.square().mean(), torch.tensor(63 / 64))
-    # a step along each side's gradient: the adversary's lowers L_adv, the face feature's raises it
-    face = (pose @ torch.randn(2, 6) + 0.1 * torch.randn(64, 6)).requires_grad_()
+    assert pose_adversary(blind, pose.clone(), pose).fit.item() == pytest.approx(63 / 64, rel=1e-5)
+
+    face0 = pose @ torch.randn(2, 6) + 0.1 * torch.randn(64, 6)
+    for form in ("reversal", "confusion"):
+        adversary = torch.nn.Linear(6, 2)
+        face = face0.clone().requires_grad_()
+        result = pose_adversary(adversary, face, pose, form=form)
+        result.total.backward()
+        with torch.no_grad():
+            before = adversary(face).square().mean()
+            for param in adversary.parameters():
+                param -= 0.05 * param.grad
+            # the adversary's step always lowers its fit
+            assert pose_adversary(adversary, face, pose).fit < result.fit
+            stepped = face - 0.05 * face.grad
+            for param in adversary.parameters():
+                param += 0.05 * param.grad  # back to the adversary the face step was taken against
+            if form == "reversal":  # the face step raises the adversary's error
+                assert pose_adversary(adversary, stepped, pose).fit > result.fit
+            else:  # the face step pulls the adversary's prediction towards the batch mean (0)
+                assert adversary(stepped).square().mean() < before
+    # confusion: the adversary's gradient is L_fit's alone (the confusion term reaches only F_f)
     adversary = torch.nn.Linear(6, 2)
-    loss = pose_adversary(adversary, face, pose)
-    loss.backward()
-    with torch.no_grad():
-        for param in adversary.parameters():
-            param -= 0.05 * param.grad
-        assert pose_adversary(adversary, face, pose) < loss
-        stepped_face = face - 0.05 * face.grad
-    adversary.zero_grad()
-    assert pose_adversary(adversary, stepped_face, pose) > pose_adversary(adversary, face.detach(), pose)
+    pose_adversary(adversary, face0.clone().requires_grad_(), pose).total.backward()
+    alone = torch.nn.Linear(6, 2)
+    alone.load_state_dict(adversary.state_dict())
+    z = (pose - pose.mean(0)) / (pose.std(0) + 1e-6)
+    (alone(face0) - z).square().mean().backward()
+    assert torch.allclose(adversary.weight.grad, alone.weight.grad, atol=1e-6)
     with pytest.raises(ValueError, match="same batch"):
-        pose_adversary(adversary, face[:3], pose[:4])
+        pose_adversary(adversary, face0[:3], pose[:4])
+    with pytest.raises(ValueError, match="form"):
+        pose_adversary(adversary, face0, pose, form="gan")

@@ -12,7 +12,7 @@ with alpha from Dynamic Weight Average (Liu et al., MTAN, CVPR 2019).
 * :func:`swap_reconstruction` -- L_dis, the four L1 swap-reconstruction terms (Eq. 2).
 * :func:`branch_invariance` -- L_inv, this project's option: F_f kept the same across the pose change.
 * :func:`swap_cycle` -- L_cyc, this project's option: a cross-identity swap re-encodes to its parts.
-* :func:`pose_adversary` -- L_adv, this project's option: an adversary reading F_p from F_f, trained against F_f.
+* :func:`pose_adversary` -- L_adv, this project's option: an adversary reading F_p from F_f, F_f trained against it.
 * :class:`DynamicWeightAverage` -- the alpha of the contrastive terms.
 * :func:`mix_negatives` -- optional Beta mixing of pose negatives (reference code detail).
 * :func:`calibrated_nt_xent`, :func:`calibrated_pose_contrastive` -- the calibrated face and pose
@@ -31,7 +31,7 @@ from pclkit.losses.calibrated import calibrated_nt_xent, calibrated_pose_contras
 from pclkit.losses.dwa import DynamicWeightAverage
 from pclkit.losses.nt_xent import nt_xent
 from pclkit.losses.orthogonality import ORTHOGONALITY_MODES, orthogonality
-from pclkit.losses.pose_adversary import grad_reverse, pose_adversary
+from pclkit.losses.pose_adversary import ADVERSARY_FORMS, AdversaryLoss, grad_reverse, pose_adversary
 from pclkit.losses.pose_contrastive import mix_negatives, pose_contrastive, sample_beta
 from pclkit.losses.prototype import prototype_matching, teacher_targets, updated_center
 from pclkit.losses.swap_cycle import swap_cycle
@@ -53,6 +53,8 @@ __all__ = [
     "swap_cycle",
     "pose_adversary",
     "grad_reverse",
+    "AdversaryLoss",
+    "ADVERSARY_FORMS",
     "SWAP_TERM_NAMES",
     "SWAP_ONLY_TERM_NAMES",
     "DynamicWeightAverage",

@@ -245,7 +245,9 @@ class PCL(Method):
         if "inv" in self.terms():
             out["inv"] = branch_invariance(face, face_hat, form=loss.face_invariance_form)
         if "adv" in self.terms():
-            out["adv"] = pose_adversary(model.pose_adversary, torch.cat([face, face_hat]), torch.cat([pose, pose_hat]))
+            adversary = pose_adversary(model.pose_adversary, torch.cat([face, face_hat]), torch.cat([pose, pose_hat]),
+                                       form=loss.adversary_form)
+            out["adv"], out["diag_adv_fit"] = adversary.total, adversary.fit
         if "cyc" in self.terms():
             out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images))
         return out
