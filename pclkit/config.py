@@ -206,6 +206,11 @@ class LossConfig:
     #: how F_f is trained against the adversary: ``confusion`` (its prediction pushed to the batch
     #: mean) or ``reversal`` (a gradient reversal: F_f maximises its error)
     adversary_form: Literal["confusion", "reversal"] = "confusion"
+    #: weight of L_pred, this project's option (0 = off, the paper): the held-out squared correlation
+    #: of F_p with a ridge regression on F_f fitted afresh on each batch (pclkit.losses.predictability)
+    predictability_weight: float = 0.0
+    #: λ of that ridge regression
+    predictability_ridge: float = 1.0
     #: L_dis terms: ``all`` four of the paper's Eq. 2, or ``swaps`` -- only the two swap terms,
     #: half the decoder calls (this project's option)
     dis_terms: Literal["all", "swaps"] = "all"
@@ -236,6 +241,9 @@ class LossConfig:
                  f"loss.face_invariance_weight must be >= 0, got {self.face_invariance_weight}")
         _require(self.cycle_weight >= 0, f"loss.cycle_weight must be >= 0, got {self.cycle_weight}")
         _require(self.adversary_weight >= 0, f"loss.adversary_weight must be >= 0, got {self.adversary_weight}")
+        _require(self.predictability_weight >= 0,
+                 f"loss.predictability_weight must be >= 0, got {self.predictability_weight}")
+        _require(self.predictability_ridge > 0, f"loss.predictability_ridge must be > 0, got {self.predictability_ridge}")
         _require(self.dis_ssim_weight >= 0, f"loss.dis_ssim_weight must be >= 0, got {self.dis_ssim_weight}")
         _require(self.dwa_temperature > 0, f"loss.dwa_temperature must be > 0, got {self.dwa_temperature}")
 

@@ -638,3 +638,48 @@ def test_pose_adversary_fit_is_one_minus_r2_and_each_form_trains_the_two_sides_a
         pose_adversary(adversary, face0[:3], pose[:4])
     with pytest.raises(ValueError, match="form"):
         pose_adversary(adversary, face0, pose, form="gan")
+
+
+def test_cross_fitted_predictability_matches_a_primal_ridge_loop_and_is_blind_to_sign():
+    from pclkit.losses import cross_fitted_predictability
+
+    torch.manual_seed(0)
+    pose = torch.randn(40, 3)
+    face = torch.cat([pose @ torch.randn(3, 5), torch.randn(40, 7)], 1) + 0.5 * torch.randn(40, 12)
+    ridge = 0.7
+
+    def standardised(x):
+        return (x - x.mean(0)) / (x.std(0) + 1e-6)
+
+    x, z = standardised(face.double()), standardised(pose.double())
+    fold = torch.arange(40) % 2 == 0
+    expected = 0.0
+    for fit, held in ((fold, ~fold), (~fold, fold)):
+        # the primal form: weights (D, k) = (X_aᵀ X_a + λ D I)⁻¹ X_aᵀ Z_a
+        weights = torch.linalg.solve(x[fit].T @ x[fit] + ridge * 12 * torch.eye(12, dtype=torch.float64), x[fit].T @ z[fit])
+        predicted = x[held] @ weights
+        for j in range(3):
+            expected += torch.corrcoef(torch.stack([predicted[:, j], z[held][:, j]]))[0, 1].item() ** 2 / 6
+    assert cross_fitted_predictability(face, pose, ridge=ridge).item() == pytest.approx(expected, abs=1e-4)
+    assert cross_fitted_predictability(-face, pose, ridge=ridge).item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_cross_fitted_predictability_is_high_for_a_copy_low_for_noise_and_trains_only_the_face_feature():
+    from pclkit.losses import cross_fitted_predictability
+
+    torch.manual_seed(0)
+    pose = torch.randn(128, 4, requires_grad=True)
+    assert cross_fitted_predictability(torch.cat([pose.detach(), torch.randn(128, 60)], 1), pose) > 0.5
+    assert cross_fitted_predictability(torch.randn(128, 64), pose) < 0.1
+    face = (torch.cat([pose.detach(), torch.randn(128, 60)], 1) + torch.randn(128, 64)).requires_grad_()
+    loss = cross_fitted_predictability(face, pose)
+    loss.backward()
+    assert pose.grad is None  # F_p is a detached target
+    with torch.no_grad():
+        assert cross_fitted_predictability(face - 2.0 * face.grad, pose) < loss
+    with pytest.raises(ValueError, match="ridge"):
+        cross_fitted_predictability(face, pose, ridge=0.0)
+    with pytest.raises(ValueError, match="fold"):
+        cross_fitted_predictability(face, pose, fold=torch.zeros(128))
+    with pytest.raises(ValueError, match=">= 3 rows"):
+        cross_fitted_predictability(face[:4], pose[:4])

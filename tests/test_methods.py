@@ -108,6 +108,14 @@ def test_the_swap_cycle_option_adds_its_term_with_its_weight():
         resolve_config("smoke", {"loss.cycle_weight": -1.0})
 
 
+def test_the_predictability_option_adds_its_term_with_its_weight():
+    method = get_method("pcl")(resolve_config("smoke", {"loss.predictability_weight": 2.0}))
+    assert method.terms() == ("dis", "orth", "pose", "face", "pred")
+    assert method.term_scales({})["pred"] == 2.0
+    with pytest.raises(ConfigError, match="predictability_ridge"):
+        resolve_config("smoke", {"loss.predictability_ridge": 0.0})
+
+
 def test_the_pose_adversary_option_needs_its_head_and_adds_its_term():
     config = resolve_config("smoke", {"loss.adversary_weight": 0.5, "model.pose_adversary_hidden": 8})
     method = get_method("pcl")(config)
@@ -126,6 +134,7 @@ def test_the_pose_adversary_option_needs_its_head_and_adds_its_term():
     ("pcl", {"model.pose_dim": 3, "model.decoder_fusion": "concat", "loss.face_invariance_weight": 1.0}),
     ("pcl", {"loss.cycle_weight": 0.5, "loss.dis_terms": "swaps"}),
     ("pcl", {"loss.adversary_weight": 1.0, "model.pose_adversary_hidden": 8}),
+    ("pcl", {"loss.predictability_weight": 2.0}),
 ])
 def test_the_objective_gives_exactly_the_methods_terms_and_their_weighted_sum(name, options):
     config = resolve_config("smoke", {"method": name, "model.width": 4, "model.image_size": 32,

@@ -12,6 +12,8 @@ with alpha from Dynamic Weight Average (Liu et al., MTAN, CVPR 2019).
 * :func:`swap_reconstruction` -- L_dis, the four L1 swap-reconstruction terms (Eq. 2).
 * :func:`branch_invariance` -- L_inv, this project's option: F_f kept the same across the pose change.
 * :func:`swap_cycle` -- L_cyc, this project's option: a cross-identity swap re-encodes to its parts.
+* :func:`cross_fitted_predictability` -- L_pred, this project's option: a ridge regression on F_f, fitted
+  on each batch, must not predict F_p.
 * :func:`pose_adversary` -- L_adv, this project's option: an adversary reading F_p from F_f, F_f trained against it.
 * :class:`DynamicWeightAverage` -- the alpha of the contrastive terms.
 * :func:`mix_negatives` -- optional Beta mixing of pose negatives (reference code detail).
@@ -33,6 +35,7 @@ from pclkit.losses.nt_xent import nt_xent
 from pclkit.losses.orthogonality import ORTHOGONALITY_MODES, orthogonality
 from pclkit.losses.pose_adversary import ADVERSARY_FORMS, AdversaryLoss, grad_reverse, pose_adversary
 from pclkit.losses.pose_contrastive import mix_negatives, pose_contrastive, sample_beta
+from pclkit.losses.predictability import cross_fitted_predictability
 from pclkit.losses.prototype import prototype_matching, teacher_targets, updated_center
 from pclkit.losses.swap_cycle import swap_cycle
 from pclkit.losses.swap_reconstruction import (
@@ -52,6 +55,7 @@ __all__ = [
     "branch_invariance",
     "swap_cycle",
     "pose_adversary",
+    "cross_fitted_predictability",
     "grad_reverse",
     "AdversaryLoss",
     "ADVERSARY_FORMS",

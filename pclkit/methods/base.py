@@ -118,13 +118,13 @@ class Method:
     @staticmethod
     def view_parts(terms: tuple[str, ...]) -> tuple[str, ...]:
         """View families needed by ``terms``: face views for L_face, pose views for
-        L_pose, noisy inputs + clean targets for L_dis / L_orth / L_inv / L_cyc / L_adv."""
+        L_pose, noisy inputs + clean targets for L_dis / L_orth / L_inv / L_cyc / L_adv / L_pred."""
         parts = []
         if "face" in terms:
             parts.append("face")
         if "pose" in terms:
             parts.append("pose")
-        if {"dis", "orth", "inv", "cyc", "adv"} & set(terms):
+        if {"dis", "orth", "inv", "cyc", "adv", "pred"} & set(terms):
             parts.append("recon")
         return tuple(parts)
 

@@ -12,7 +12,9 @@ Contrastive Learning for Self-supervised Facial Representation", CVPR 2023).
 * L_inv -- this project's option (``loss.face_invariance_weight`` > 0; not in the paper):
   F_f of s and of ŝ agree (:func:`pclkit.losses.branch_invariance`);
 * L_adv -- this project's option (``loss.adversary_weight`` > 0): an MLP reads F_p from F_f and
-  the face branch is trained against it (:func:`pclkit.losses.pose_adversary`).
+  the face branch is trained against it (:func:`pclkit.losses.pose_adversary`);
+* L_pred -- this project's option (``loss.predictability_weight`` > 0): a ridge regression on F_f,
+  fitted afresh on each batch, must not predict F_p (:func:`pclkit.losses.cross_fitted_predictability`).
 
 alpha_pose, alpha_face come from Dynamic Weight Average (Liu, Johns & Davison,
 CVPR 2019) when ``loss.use_dwa``; ``loss.use_dis/use_orth/use_pose`` switch
@@ -34,6 +36,7 @@ from torch import Tensor, nn
 from pclkit.distributed import all_gather_with_grad
 from pclkit.losses import (
     branch_invariance,
+    cross_fitted_predictability,
     mix_negatives,
     nt_xent,
     orthogonality,
@@ -134,7 +137,8 @@ class PCL(Method):
     def terms(self) -> tuple[str, ...]:
         loss = self.config.loss
         on = {"dis": loss.use_dis, "orth": loss.use_orth, "pose": loss.use_pose, "face": True,
-              "inv": loss.face_invariance_weight > 0, "cyc": loss.cycle_weight > 0, "adv": loss.adversary_weight > 0}
+              "inv": loss.face_invariance_weight > 0, "cyc": loss.cycle_weight > 0, "adv": loss.adversary_weight > 0,
+              "pred": loss.predictability_weight > 0}
         return tuple(name for name, active in on.items() if active)
 
     def weighted_terms(self) -> tuple[str, ...]:
@@ -158,6 +162,7 @@ class PCL(Method):
         scales["inv"] = self.config.loss.face_invariance_weight
         scales["cyc"] = self.config.loss.cycle_weight
         scales["adv"] = self.config.loss.adversary_weight
+        scales["pred"] = self.config.loss.predictability_weight
         return {name: scales[name] for name in self.terms()}
 
     # -- the loss terms ----------------------------------------------------------
@@ -212,7 +217,7 @@ class PCL(Method):
 
     def recon_losses(self, model: nn.Module, face_feat: Tensor, pose_feat: Tensor,
                      spans: Mapping[str, tuple[int, int]], views: "StepViews") -> dict[str, Tensor]:
-        """L_dis (swap reconstruction of s and ŝ), L_orth and (when on) L_inv, L_adv and L_cyc on the noisy-input features."""
+        """L_dis (swap reconstruction of s and ŝ), L_orth and (when on) L_inv, L_adv, L_pred, L_cyc on the noisy inputs."""
         if views.recon_shared:  # s + n is pose_a; ŝ + n is the first of each image's M negatives
             s0, s1 = spans["pose_a"]
             n0, n1 = spans["pose_neg"]
@@ -248,6 +253,11 @@ class PCL(Method):
             adversary = pose_adversary(model.pose_adversary, torch.cat([face, face_hat]), torch.cat([pose, pose_hat]),
                                        form=loss.adversary_form)
             out["adv"], out["diag_adv_fit"] = adversary.total, adversary.fit
+        if "pred" in self.terms():
+            # folds by image (s_i and ŝ_i together), so the held-out rows are other faces
+            image = torch.arange(2 * len(rows_s), device=face.device) % len(rows_s)
+            out["pred"] = cross_fitted_predictability(torch.cat([face, face_hat]), torch.cat([pose, pose_hat]),
+                                                      ridge=loss.predictability_ridge, fold=image % 2 == 0)
         if "cyc" in self.terms():
             out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images))
         return out
