@@ -200,8 +200,8 @@ class LossConfig:
     #: (eval mode, no parameter gradient: a fixed judge of the decoder's swaps)
     cycle_encoder: Literal["trained", "frozen"] = "trained"
     #: weight of L_adv, this project's option (0 = off, the paper): an MLP reads the standardised F_p
-    #: from F_f and the face branch is trained against it through a gradient reversal
-    #: (pclkit.losses.pose_adversary; needs model.pose_adversary_hidden > 0)
+    #: from F_f and the face branch is trained against it (pclkit.losses.pose_adversary; needs
+    #: model.pose_adversary_hidden > 0)
     adversary_weight: float = 0.0
     #: how F_f is trained against the adversary: ``confusion`` (its prediction pushed to the batch
     #: mean) or ``reversal`` (a gradient reversal: F_f maximises its error)
