@@ -34,6 +34,11 @@ def autocast_off(x: Tensor) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def standardised_columns(x: Tensor, eps: float = 1e-6) -> Tensor:
+    """Each column of (B, D) centred and divided by its std over the batch (+ eps)."""
+    return (x - x.mean(0)) / (x.std(0) + eps)
+
+
 def unit_rows_fp32(x: Tensor) -> Tensor:
     """L2-normalise the last dimension in float32 (autocast-proof)."""
     return F.normalize(x.float(), dim=-1)

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from pclkit.losses._checks import autocast_off, check_matrix
+from pclkit.losses._checks import autocast_off, check_matrix, standardised_columns
 
 __all__ = ["ADVERSARY_FORMS", "AdversaryLoss", "grad_reverse", "pose_adversary"]
 
@@ -85,8 +85,7 @@ def pose_adversary(adversary: nn.Module, face: Tensor, pose: Tensor, form: str =
         raise ValueError(f"face and pose need the same batch of >= 2 rows, got {tuple(face.shape)} and {tuple(pose.shape)}")
     if form not in ADVERSARY_FORMS:
         raise ValueError(f"form must be one of {', '.join(ADVERSARY_FORMS)}, got {form!r}")
-    target = pose.detach().float()
-    target = (target - target.mean(0)) / (target.std(0) + eps)  # (B, k)
+    target = standardised_columns(pose.detach().float(), eps)  # (B, k)
     with autocast_off(face):
         if form == "reversal":
             fit = (adversary(grad_reverse(face)).float() - target).square().mean()

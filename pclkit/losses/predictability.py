@@ -33,13 +33,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pclkit.losses._checks import autocast_off, check_matrix
+from pclkit.losses._checks import autocast_off, check_matrix, standardised_columns
 
 __all__ = ["cross_fitted_predictability"]
-
-
-def _standardised(x: Tensor, eps: float) -> Tensor:
-    return (x - x.mean(0)) / (x.std(0) + eps)
 
 
 def cross_fitted_predictability(face: Tensor, pose: Tensor, ridge: float = 1.0, fold: Tensor | None = None,
@@ -68,8 +64,8 @@ def cross_fitted_predictability(face: Tensor, pose: Tensor, ridge: float = 1.0, 
     if min(len(first), len(second)) < 3:
         raise ValueError(f"each fold needs >= 3 rows, got {len(first)} and {len(second)}")
     with autocast_off(face):
-        x = _standardised(face.float(), eps)
-        z = _standardised(pose.detach().float(), eps)
+        x = standardised_columns(face.float(), eps)
+        z = standardised_columns(pose.detach().float(), eps)
         total = x.new_zeros(())
         for fit, held in ((first, second), (second, first)):
             x_fit, x_held = x.index_select(0, fit), x.index_select(0, held)
