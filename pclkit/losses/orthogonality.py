@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from pclkit.losses._checks import autocast_off, check_matrix, check_same_shape
+from pclkit.losses._checks import autocast_off, check_matrix, check_same_shape, standardised_columns
 
 #: accepted ``mode`` values of :func:`orthogonality`
 ORTHOGONALITY_MODES: tuple[str, ...] = ("dsn", "dot", "cosine", "xcorr")
@@ -73,8 +73,7 @@ def _orthogonality_fp32(face32: Tensor, pose32: Tensor, mode: str, eps: float) -
         pose_n = pose_c / (pose_c.norm(dim=1, keepdim=True) + eps)
         return (face_n.T @ pose_n).pow(2).mean()
     if mode == "xcorr":
-        face_z = (face32 - face32.mean(dim=0, keepdim=True)) / (face32.std(dim=0, keepdim=True) + eps)
-        pose_z = (pose32 - pose32.mean(dim=0, keepdim=True)) / (pose32.std(dim=0, keepdim=True) + eps)
+        face_z, pose_z = standardised_columns(face32, eps), standardised_columns(pose32, eps)
         corr = face_z.T @ pose_z / face32.shape[0]  # (D_f, D_p)
         return corr.pow(2).sum() / face32.shape[1]
     if mode == "cosine":

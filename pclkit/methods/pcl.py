@@ -247,18 +247,20 @@ class PCL(Method):
             gathered = [all_gather_with_grad(t) for t in (face, pose, face_hat, pose_hat)]
             out["orth"] = (orthogonality(gathered[0], gathered[1], loss.orth_mode)
                            + orthogonality(gathered[2], gathered[3], loss.orth_mode))
-        if "inv" in self.terms():
+        terms = self.terms()
+        if "inv" in terms:
             out["inv"] = branch_invariance(face, face_hat, form=loss.face_invariance_form)
-        if "adv" in self.terms():
-            adversary = pose_adversary(model.pose_adversary, torch.cat([face, face_hat]), torch.cat([pose, pose_hat]),
-                                       form=loss.adversary_form)
+        if "adv" in terms or "pred" in terms:  # both read F_f and F_p of s + n and ŝ + n together: (2B, D)
+            both_face, both_pose = torch.cat([face, face_hat]), torch.cat([pose, pose_hat])
+        if "adv" in terms:
+            adversary = pose_adversary(model.pose_adversary, both_face, both_pose, form=loss.adversary_form)
             out["adv"], out["diag_adv_fit"] = adversary.total, adversary.fit
-        if "pred" in self.terms():
+        if "pred" in terms:
             # folds by image (s_i and ŝ_i together), so the held-out rows are other faces
             image = torch.arange(2 * len(rows_s), device=face.device) % len(rows_s)
-            out["pred"] = cross_fitted_predictability(torch.cat([face, face_hat]), torch.cat([pose, pose_hat]),
-                                                      ridge=loss.predictability_ridge, fold=image % 2 == 0)
-        if "cyc" in self.terms():
+            out["pred"] = cross_fitted_predictability(both_face, both_pose, ridge=loss.predictability_ridge,
+                                                      fold=image % 2 == 0)
+        if "cyc" in terms:
             out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images))
         return out
 
