@@ -211,6 +211,9 @@ class LossConfig:
     predictability_weight: float = 0.0
     #: λ of that ridge regression
     predictability_ridge: float = 1.0
+    #: past batches whose F_f / F_p rows join the regression's fit rows (0 = the batch alone;
+    #: pclkit.losses.PredictabilityMemory)
+    predictability_memory: int = 0
     #: L_dis terms: ``all`` four of the paper's Eq. 2, or ``swaps`` -- only the two swap terms,
     #: half the decoder calls (this project's option)
     dis_terms: Literal["all", "swaps"] = "all"
@@ -244,6 +247,8 @@ class LossConfig:
         _require(self.predictability_weight >= 0,
                  f"loss.predictability_weight must be >= 0, got {self.predictability_weight}")
         _require(self.predictability_ridge > 0, f"loss.predictability_ridge must be > 0, got {self.predictability_ridge}")
+        _require(self.predictability_memory >= 0,
+                 f"loss.predictability_memory must be >= 0 batches, got {self.predictability_memory}")
         _require(self.dis_ssim_weight >= 0, f"loss.dis_ssim_weight must be >= 0, got {self.dis_ssim_weight}")
         _require(self.dwa_temperature > 0, f"loss.dwa_temperature must be > 0, got {self.dwa_temperature}")
 

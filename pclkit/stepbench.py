@@ -16,7 +16,7 @@ from pclkit.batches import MemoryBatches
 from pclkit.config import TrainConfig, resolve_config
 from pclkit.flops import PartTimer, count_step_flops, module_part
 from pclkit.runtime import select_device
-from pclkit.trainer import Trainer, build_pose_bank
+from pclkit.trainer import Trainer, build_pose_bank, pose_bank_use
 
 
 def upper_median(values: list[float]) -> float:
@@ -69,7 +69,8 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile
         faces = synthfaces_split("train", batch, size, config.data.seed, config.data.pose_limits, config.data.pose_prior)
         images, labels = faces.tensors(progress=False)
         factors, pose = faces.factors, labels["pose"]
-        bank = build_pose_bank(config, faces)  # with views.render3d_bank the step picks from it, as in training
+        # with views.render3d_bank the step picks from it, as in training
+        bank = build_pose_bank(config, faces, pose_negatives=pose_bank_use(config)[1])
     else:
         images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8,
                                generator=torch.Generator().manual_seed(0))

@@ -83,13 +83,14 @@ class NonFiniteLossError(FloatingPointError):
 # data
 
 
-def build_pose_bank(config: TrainConfig, dataset: Any, progress: bool = False) -> Any:
+def build_pose_bank(config: TrainConfig, dataset: Any, progress: bool = False, pose_negatives: bool = True) -> Any:
     """The :class:`~pclkit.data.synthfaces.PoseBank` of ``dataset`` (SynthFaces) that
     ``views.render3d_bank`` asks for (None when it is 0): the config's pose change draws the poses.
 
-    With ``views.negative_change_axes`` the bank holds 2K re-renders per face: the first K by the
-    pose change's rule (ŝ), the last K by the same change with ``change_axes`` replaced (the
-    other pose negatives; :meth:`PoseBank.pick` with ``columns``)."""
+    With ``views.negative_change_axes`` and ``pose_negatives`` (the method has a pose loss) the
+    bank holds 2K re-renders per face: the first K by the pose change's rule (ŝ), the last K by
+    the same change with ``change_axes`` replaced (the other pose negatives; the bank's
+    ``negatives_from`` = K). A method without pose negatives (SimCLR) gets the first K only."""
     if not config.views.render3d_bank:
         return None
     from pclkit.augment import make_pose_change
@@ -98,19 +99,28 @@ def build_pose_bank(config: TrainConfig, dataset: Any, progress: bool = False) -
     pose_change = make_pose_change(config.views.pose_change, **config.views.pose_change_options)
     k, seed = config.views.render3d_bank, config.data.seed
     bank = render_pose_bank(dataset, pose_change, k, seed=seed, progress=progress)
-    if config.views.negative_change_axes is None:
+    if config.views.negative_change_axes is None or not pose_negatives:
         return bank
     negatives = render_pose_bank(dataset, replace(pose_change, change_axes=config.views.negative_change_axes),
                                  k, seed=seed + 1, progress=progress)
-    return PoseBank(torch.cat([bank.images, negatives.images], 1), torch.cat([bank.poses, negatives.poses], 1))
+    return PoseBank(torch.cat([bank.images, negatives.images], 1), torch.cat([bank.poses, negatives.poses], 1),
+                    negatives_from=k)
+
+
+def pose_bank_use(config: TrainConfig) -> tuple[bool, bool]:
+    """Whether the method's views re-render poses (a pose bank helps) and whether they draw pose negatives."""
+    parts = [step.view_parts for step in get_method(config.method)(config).steps()]
+    return (any(uses_pose_change(p, config.views.face_across_pose) for p in parts),
+            any("pose" in p for p in parts))
 
 
 def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch.device,
-                  with_pose_bank: bool = True) -> MemoryBatches | FolderBatches:
+                  with_pose_bank: bool = True, pose_negatives: bool = True) -> MemoryBatches | FolderBatches:
     """The batch source of ``config.data`` (SynthFaces in memory, or a frames folder).
 
     With ``views.render3d_bank`` and ``with_pose_bank`` (the method's views re-render poses), the
-    SynthFaces source carries the training faces' pose bank.
+    SynthFaces source carries the training faces' pose bank (``pose_negatives``: see
+    :func:`build_pose_bank`).
     """
     size = config.model.image_size
     if config.data.source == "synth":
@@ -120,7 +130,8 @@ def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch
                                    config.data.pose_limits, config.data.pose_prior)
         images, labels = dataset.tensors(progress=dist.is_main)
         factors = dataset.factors  # render3d re-renders from them; diagnostics read the identities
-        bank = build_pose_bank(config, dataset, progress=dist.is_main) if with_pose_bank else None
+        bank = (build_pose_bank(config, dataset, progress=dist.is_main, pose_negatives=pose_negatives)
+                if with_pose_bank else None)
         return MemoryBatches(images, config.optim.batch_size, dist, config.seed, device,
                              pose=labels.get("pose"), factors=factors, pose_bank=bank)
     from pclkit.data import FaceFolder
@@ -212,9 +223,9 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, config)
         if batches is None:
             with torch_threads(config.runtime.threads):
-                needs_bank = any(uses_pose_change(step.view_parts, config.views.face_across_pose)
-                                 for step in self.method.steps())
-                batches = build_batches(config, self.dist, self.device, with_pose_bank=needs_bank)
+                needs_bank, pose_negatives = pose_bank_use(config)
+                batches = build_batches(config, self.dist, self.device, with_pose_bank=needs_bank,
+                                        pose_negatives=pose_negatives)
         self.batches = batches
         self.steps_per_epoch = self.batches.steps_per_epoch
         self.total_steps = self.steps_per_epoch * config.optim.epochs

@@ -261,22 +261,26 @@ class ViewBuilder:
             views.face_a, views.face_b = self.face_views(images, generator)
         renders = None  # (B, M, 3, S, S): M different re-renders, with views.negatives_across_poses
         if uses_pose_change(parts, self.face_across_pose):
-            if pose_bank is None and self.negatives_across_poses:
+            across_poses = "pose" in parts and self.negatives_across_poses  # pose negatives from the bank
+            if pose_bank is None and across_poses:
                 raise ValueError("views.negatives_across_poses draws the pose negatives from the batch's pose bank: "
                                  "pass pose_bank= (views.render3d_bank > 0)")
-            if pose_bank is not None and self.negative_change_axes is not None:
-                # a joined bank: ŝ from the first half (the pose change's rule), the other
-                # negatives from the second half (views.negative_change_axes)
-                half = pose_bank.k // 2
-                images_hat, _ = pose_bank.pick(generator, columns=(0, half))
-                others, _ = pose_bank.pick(generator, count=self.num_negatives - 1, columns=(half, 2 * half))
+            if across_poses and self.negative_change_axes is not None:
+                if pose_bank.negatives_from is None:
+                    raise ValueError("views.negative_change_axes needs a pose bank that joins two rules "
+                                     "(pclkit.trainer.build_pose_bank with pose_negatives=True)")
+                # a joined bank: ŝ from the first rule's re-renders, the other negatives from the
+                # second rule's (views.negative_change_axes)
+                images_hat, _ = pose_bank.pick(generator, columns=pose_bank.hat_columns)
+                others, _ = pose_bank.pick(generator, count=self.num_negatives - 1,
+                                           columns=(pose_bank.negatives_from, pose_bank.k))
                 renders = torch.cat([images_hat.unsqueeze(1), others], dim=1)
-            elif pose_bank is not None and self.negatives_across_poses:
+            elif across_poses:
                 # ŝ is the first of them, the others are the remaining pose negatives
                 renders, _ = pose_bank.pick(generator, count=self.num_negatives)
                 images_hat = renders[:, 0]
             elif pose_bank is not None:
-                images_hat, _ = pose_bank.pick(generator)
+                images_hat, _ = pose_bank.pick(generator, columns=pose_bank.hat_columns)
             else:
                 images_hat, _ = self.pose_change(images, pose, generator, factors=factors)
         if across:

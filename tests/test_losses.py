@@ -683,3 +683,37 @@ def test_cross_fitted_predictability_is_high_for_a_copy_low_for_noise_and_trains
         cross_fitted_predictability(face, pose, fold=torch.zeros(128))
     with pytest.raises(ValueError, match=">= 3 rows"):
         cross_fitted_predictability(face[:4], pose[:4])
+
+
+def test_predictability_memory_lets_the_ridge_find_pose_spread_over_more_columns_than_a_batch_has_rows():
+    from pclkit.losses import PredictabilityMemory, cross_fitted_predictability
+
+    torch.manual_seed(0)
+    mixing = torch.randn(200, 2)  # F_p read from a combination of all 200 columns of F_f
+
+    def batch(rows=32):
+        face = torch.randn(rows, 200)
+        return face, face @ mixing + 0.1 * torch.randn(rows, 2)
+
+    face, pose = batch()
+    memory = PredictabilityMemory(batches=8)
+    assert memory.rows() is None and len(memory) == 0
+    alone = cross_fitted_predictability(face, pose).item()
+    for _ in range(10):
+        memory.push(*batch())
+    past_face, past_pose = memory.rows()
+    assert len(memory) == past_face.shape[0] == 8 * 32  # the oldest two batches were dropped
+    assert torch.allclose(past_face.mean(0), torch.zeros(200), atol=1e-5)  # stored standardised
+    assert not past_face.requires_grad
+    face.requires_grad_()
+    remembered = cross_fitted_predictability(face, pose, memory=(past_face, past_pose))
+    assert alone < 0.3 and remembered.item() > 0.7  # 16 fit rows cannot find a 200-column direction; 272 can
+    remembered.backward()
+    assert face.grad is not None and face.grad.abs().sum() > 0
+    # memory rows that do not carry the relation dilute it
+    unrelated = (torch.randn(256, 200), torch.randn(256, 2))
+    assert cross_fitted_predictability(face.detach(), pose, memory=unrelated) < remembered
+    with pytest.raises(ValueError, match="memory rows"):
+        cross_fitted_predictability(face, pose, memory=(past_face[:, :10], past_pose))
+    with pytest.raises(ValueError, match="batches"):
+        PredictabilityMemory(batches=0)

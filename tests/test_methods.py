@@ -114,6 +114,9 @@ def test_the_predictability_option_adds_its_term_with_its_weight():
     assert method.term_scales({})["pred"] == 2.0
     with pytest.raises(ConfigError, match="predictability_ridge"):
         resolve_config("smoke", {"loss.predictability_ridge": 0.0})
+    assert method.pred_memory is None  # the batch alone unless loss.predictability_memory > 0
+    with pytest.raises(ConfigError, match="predictability_memory"):
+        resolve_config("smoke", {"loss.predictability_memory": -1})
 
 
 def test_the_pose_adversary_option_needs_its_head_and_adds_its_term():
@@ -135,6 +138,7 @@ def test_the_pose_adversary_option_needs_its_head_and_adds_its_term():
     ("pcl", {"loss.cycle_weight": 0.5, "loss.dis_terms": "swaps"}),
     ("pcl", {"loss.adversary_weight": 1.0, "model.pose_adversary_hidden": 8}),
     ("pcl", {"loss.predictability_weight": 2.0}),
+    ("pcl", {"loss.predictability_weight": 2.0, "loss.predictability_memory": 2}),
 ])
 def test_the_objective_gives_exactly_the_methods_terms_and_their_weighted_sum(name, options):
     config = resolve_config("smoke", {"method": name, "model.width": 4, "model.image_size": 32,

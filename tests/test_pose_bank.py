@@ -179,3 +179,45 @@ def test_negative_change_axes_keeps_s_hat_by_the_pose_change_and_draws_the_other
                                  "views.negative_change_axes=one"])
     with pytest.raises(ConfigError, match="negative_change_axes must be"):
         resolve_config("smoke", ["views.negative_change_axes=two"])
+
+
+def test_only_a_method_with_pose_negatives_gets_the_second_rule(faces, tmp_path, monkeypatch):
+    """views.negative_change_axes renders a second bank for the pose loss; SimCLR has none, so it
+    gets (and draws ŝ from) the first rule's re-renders only."""
+    from pclkit.trainer import build_pose_bank, pose_bank_use
+    from pclkit.views import ViewBuilder
+
+    overrides = ["views.pose_change=render3d", "views.render3d_bank=2", "views.num_negatives=2",
+                 "views.negatives_across_poses=true", "views.negative_change_axes=one", "views.face_across_pose=true",
+                 "model.image_size=32", "views.crop_scale=[1.0, 1.0]"]
+    pcl, simclr = (resolve_config("smoke", [*overrides, f"method={name}"]) for name in ("pcl", "simclr"))
+    assert pose_bank_use(pcl) == (True, True) and pose_bank_use(simclr) == (True, False)
+    joined = build_pose_bank(pcl, faces)
+    single = build_pose_bank(simclr, faces, pose_negatives=False)
+    assert (joined.k, joined.negatives_from, joined.hat_columns) == (4, 2, (0, 2))
+    assert (single.k, single.negatives_from, single.hat_columns) == (2, None, (0, 2))
+    assert torch.equal(single.images, joined.images[:, :2])  # the same first rule
+    assert joined.rows(torch.tensor([1, 0])).negatives_from == 2
+    # a step without the pose loss draws ŝ from the first rule's columns of a joined bank
+    asked = []
+    pick = PoseBank.pick
+
+    def recording_pick(bank, generator, count=None, columns=None):
+        asked.append(columns)
+        return pick(bank, generator, count=count, columns=columns)
+
+    monkeypatch.setattr(PoseBank, "pick", recording_pick)
+    images = faces.tensors()[0].float() / 255
+    ViewBuilder(pcl).build(images, torch.Generator().manual_seed(0), ("face",), factors=faces.factors, pose_bank=joined)
+    assert asked == [(0, 2)]
+    ViewBuilder(pcl).build(images, torch.Generator().manual_seed(0), ("pose", "recon"), factors=faces.factors,
+                           pose_bank=joined)
+    assert asked[1:] == [(0, 2), (2, 4)]  # ŝ by the first rule, the other negative by the second
+    with pytest.raises(ValueError, match="joins two rules"):
+        ViewBuilder(pcl).build(images, torch.Generator(), ("pose", "recon"), factors=faces.factors, pose_bank=single)
+    with pytest.raises(ValueError, match="negatives_from"):
+        PoseBank(joined.images, joined.poses, negatives_from=4)
+    trainer = Trainer(resolve_config("smoke", [*overrides, "method=simclr", "data.n=32", "optim.batch_size=16",
+                                               "model.width=4", "runtime.threads=1", "runtime.progress=false"]),
+                      tmp_path / "simclr")
+    assert trainer.batches.pose_bank.negatives_from is None and trainer.batches.pose_bank.k == 2

@@ -35,7 +35,7 @@ from pclkit.losses.nt_xent import nt_xent
 from pclkit.losses.orthogonality import ORTHOGONALITY_MODES, orthogonality
 from pclkit.losses.pose_adversary import ADVERSARY_FORMS, AdversaryLoss, grad_reverse, pose_adversary
 from pclkit.losses.pose_contrastive import mix_negatives, pose_contrastive, sample_beta
-from pclkit.losses.predictability import cross_fitted_predictability
+from pclkit.losses.predictability import PredictabilityMemory, cross_fitted_predictability
 from pclkit.losses.prototype import prototype_matching, teacher_targets, updated_center
 from pclkit.losses.swap_cycle import swap_cycle
 from pclkit.losses.swap_reconstruction import (
@@ -56,6 +56,7 @@ __all__ = [
     "swap_cycle",
     "pose_adversary",
     "cross_fitted_predictability",
+    "PredictabilityMemory",
     "grad_reverse",
     "AdversaryLoss",
     "ADVERSARY_FORMS",

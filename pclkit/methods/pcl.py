@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from pclkit.distributed import all_gather_with_grad
 from pclkit.losses import (
+    PredictabilityMemory,
     branch_invariance,
     cross_fitted_predictability,
     mix_negatives,
@@ -56,7 +57,9 @@ if TYPE_CHECKING:
 #: the sub-steps of the reference code's alternating schedule, in its order
 ALTERNATING_STEPS = ("recon", "face", "pose")
 
-#: the ablation rows of the paper (Table 5: SimCLR; +L_dis; +L_orth; +L_pose; +DWA) as config overrides
+#: the ablation rows of the paper (Table 5: SimCLR; +L_dis; +L_orth; +L_pose; +DWA) as config overrides.
+#: Each PCL row keeps the preset's own options, L_pred included (``synth_cpu``: ``loss.predictability_weight``
+#: 1), so the rows differ only in the paper's four switches.
 _SWITCHES = ("loss.use_dis", "loss.use_orth", "loss.use_pose", "loss.use_dwa")
 ABLATIONS: dict[str, dict[str, object]] = {
     "simclr": {"method": "simclr"},
@@ -115,6 +118,12 @@ class PCL(Method):
         if model_cfg.image_size % seed or side < 4 or side & (side - 1):
             raise ValueError(f"decoder_seed_size {model_cfg.decoder_seed_size} must divide image_size "
                              f"{model_cfg.image_size} into a power of two >= 4")
+
+    def __init__(self, config: "TrainConfig") -> None:
+        super().__init__(config)
+        memory = config.loss.predictability_memory
+        #: L_pred's past fit rows (loss.predictability_memory batches), or None
+        self.pred_memory = PredictabilityMemory(memory) if memory and config.loss.predictability_weight > 0 else None
 
     @classmethod
     def validate(cls, config: "TrainConfig") -> str | None:
@@ -258,8 +267,12 @@ class PCL(Method):
         if "pred" in terms:
             # folds by image (s_i and ŝ_i together), so the held-out rows are other faces
             image = torch.arange(2 * len(rows_s), device=face.device) % len(rows_s)
+            memory = self.pred_memory
             out["pred"] = cross_fitted_predictability(both_face, both_pose, ridge=loss.predictability_ridge,
-                                                      fold=image % 2 == 0)
+                                                      fold=image % 2 == 0,
+                                                      memory=None if memory is None else memory.rows())
+            if memory is not None:
+                memory.push(both_face, both_pose)
         if "cyc" in terms:
             out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images))
         return out

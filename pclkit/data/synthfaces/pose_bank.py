@@ -39,10 +39,15 @@ __all__ = ["PoseBank", "render_pose_bank"]
 
 @dataclass(frozen=True)
 class PoseBank:
-    """K re-renders per face: ``images`` (N, K, 3, S, S) uint8 and their head ``poses`` (N, K, 3) degrees."""
+    """K re-renders per face: ``images`` (N, K, 3, S, S) uint8 and their head ``poses`` (N, K, 3) degrees.
+
+    ``negatives_from``: in a bank that joins two rules (``views.negative_change_axes``), the first
+    column of the second rule's re-renders (the pose negatives after ŝ); None for a one-rule bank.
+    """
 
     images: Tensor
     poses: Tensor
+    negatives_from: int | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 5 or self.images.shape[2] != 3:
@@ -51,6 +56,13 @@ class PoseBank:
         if tuple(self.poses.shape) != (*self.images.shape[:2], 3):
             raise ValueError(f"PoseBank.poses must be (N, K, 3) = {(*self.images.shape[:2], 3)}, "
                              f"got {tuple(self.poses.shape)}")
+        if self.negatives_from is not None and not 0 < self.negatives_from < self.k:
+            raise ValueError(f"PoseBank.negatives_from must be None or in 1..{self.k - 1}, got {self.negatives_from}")
+
+    @property
+    def hat_columns(self) -> tuple[int, int]:
+        """(first, end) columns ŝ is drawn from: all of them, or the first rule's in a joined bank."""
+        return (0, self.k if self.negatives_from is None else self.negatives_from)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -63,10 +75,10 @@ class PoseBank:
     def rows(self, indices: Tensor) -> "PoseBank":
         """The bank of the faces ``indices`` (B,), in that order."""
         indices = indices.to(self.images.device)
-        return PoseBank(self.images[indices], self.poses[indices.to(self.poses.device)])
+        return PoseBank(self.images[indices], self.poses[indices.to(self.poses.device)], self.negatives_from)
 
     def to(self, device: torch.device | str) -> "PoseBank":
-        return PoseBank(self.images.to(device, non_blocking=True), self.poses.to(device))
+        return PoseBank(self.images.to(device, non_blocking=True), self.poses.to(device), self.negatives_from)
 
     def pick(self, generator: torch.Generator, count: int | None = None,
              columns: tuple[int, int] | None = None) -> tuple[Tensor, Tensor]:
