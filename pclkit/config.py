@@ -285,7 +285,8 @@ class OptimConfig:
 
 @dataclass
 class RuntimeConfig:
-    """Device, numerics and logging; none of these change what is learned (bar precision)."""
+    """Device, numerics and logging; none of these change what is learned (bar precision and
+    ``encoder_chunks``, which changes BatchNorm's batch statistics)."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     #: bf16 autocast (CPU and CUDA), plain fp32, or auto: bf16 where the device computes it
@@ -294,6 +295,10 @@ class RuntimeConfig:
     channels_last: bool = True
     #: torch intra-op threads (None: torch's default)
     threads: int | None = None
+    #: split a step's encoder pass into this many interleaved chunks ("ghost batches": BatchNorm
+    #: normalises each chunk by its own statistics, as the reference's nn.DataParallel replicas do per
+    #: GPU). On CPUs whose cache a large bf16 pass overflows it is faster (pclkit.methods.base.encode_in_chunks)
+    encoder_chunks: int = 1
     #: write a metrics.jsonl step line every this many steps
     log_every: int = 10
     #: also write last.pt every this many steps (0: only at epoch ends and at the end)
@@ -316,6 +321,7 @@ class RuntimeConfig:
 
     def __post_init__(self) -> None:
         _require(self.threads is None or self.threads >= 1, f"runtime.threads must be >= 1 or null, got {self.threads}")
+        _require(self.encoder_chunks >= 1, f"runtime.encoder_chunks must be >= 1, got {self.encoder_chunks}")
         _require(self.keep_every >= 0, f"runtime.keep_every must be >= 0 (0: off), got {self.keep_every}")
         _require(self.monitor_every >= 0, f"runtime.monitor_every must be >= 0 (0: off), got {self.monitor_every}")
         _require(self.monitor_images >= MIN_MONITOR_IMAGES,

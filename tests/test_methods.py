@@ -18,6 +18,7 @@ from pclkit.methods import (
     method_names,
     register,
 )
+from pclkit.methods.base import encode_in_chunks
 from pclkit.models import build_model
 from pclkit.objective import PretrainObjective
 from pclkit.views import ViewBuilder
@@ -199,3 +200,47 @@ def test_a_frozen_cycle_encoder_judges_without_learning_or_updating_statistics()
     assert model.encoder.training and all(param.requires_grad for param in model.parameters())  # restored
     with pytest.raises(ConfigError, match="cycle_encoder"):
         resolve_config("smoke", {"loss.cycle_encoder": "sometimes"})
+
+
+# ---------------------------------------------------------------------------
+# ghost batches (runtime.encoder_chunks)
+
+
+def _smoke_model(*overrides: str) -> torch.nn.Module:
+    config = resolve_config("smoke", list(overrides))
+    torch.manual_seed(0)
+    return build_model(config.model)
+
+
+def test_encoder_chunks_without_batch_statistics_equal_one_pass_in_the_rows_order():
+    model = _smoke_model().eval()
+    images = torch.rand(10, 3, 32, 32)
+    with torch.no_grad():
+        whole, chunked = model(images), encode_in_chunks(model, images, chunks=3)
+    assert set(chunked) == set(whole)
+    for name in whole:
+        assert torch.allclose(chunked[name], whole[name], atol=1e-5), name
+
+
+def test_encoder_chunks_normalise_each_interleaved_chunk_by_its_own_batch_statistics():
+    """Ghost batches: row i of the output is what the model gives for i's chunk (rows i mod k) alone."""
+    model = _smoke_model().train()
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    images = torch.rand(12, 3, 32, 32)
+    chunked = encode_in_chunks(model, images, chunks=3)
+    whole = model(images)
+    for c in range(3):
+        alone = model(images[c::3])
+        for name in alone:
+            assert torch.allclose(chunked[name][c::3], alone[name], atol=1e-5), (name, c)
+    # and it is not the one-pass result: BatchNorm saw other statistics
+    assert not torch.allclose(chunked["F_s"], whole["F_s"], atol=1e-4)
+    # gradients reach every chunk's rows
+    images.requires_grad_(True)
+    encode_in_chunks(model, images, chunks=3)["F_s"].sum().backward()
+    assert images.grad is not None and bool((images.grad.abs().sum((1, 2, 3)) > 0).all())
+
+
+def test_encoder_chunks_must_be_positive():
+    with pytest.raises(ConfigError, match="encoder_chunks"):
+        resolve_config("smoke", ["runtime.encoder_chunks=0"])

@@ -29,7 +29,31 @@ if TYPE_CHECKING:  # the config module imports this package lazily (validation)
     from pclkit.models import ModelConfig
     from pclkit.views import StepViews
 
-__all__ = ["Method", "Step"]
+__all__ = ["Method", "Step", "encode_in_chunks"]
+
+
+def encode_in_chunks(model: nn.Module, images: Tensor, chunks: int = 1) -> dict[str, Tensor]:
+    """``model(images)`` with the batch (N, 3, S, S) split into ``chunks`` interleaved ghost batches.
+
+    Chunk c holds rows c, c + chunks, c + 2 chunks, ..., so every chunk mixes the step's view groups
+    in the same proportions (contiguous chunks would give the two views of a positive pair different
+    BatchNorm statistics, a shortcut for a contrastive loss). Outputs come back in the rows' order;
+    autograd runs each chunk's backward on its own. With ``chunks`` = 1 or no BatchNorm in training
+    mode the result equals one pass up to summation order; with BatchNorm each chunk is normalised by
+    its own statistics ("ghost batch normalisation", Hoffer, Hubara & Soudry, NeurIPS 2017), as the
+    reference code's ``nn.DataParallel`` replicas normalise per GPU.
+
+    Returns ``{name: (N, D_name)}``.
+    """
+    if chunks <= 1 or images.shape[0] < 2 * chunks:
+        return model(images)
+    layout = torch.channels_last if images.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    rows = torch.arange(images.shape[0], device=images.device)
+    order = torch.cat([rows[c::chunks] for c in range(chunks)])  # (N,): chunk by chunk
+    parts = [model(images[c::chunks].contiguous(memory_format=layout)) for c in range(chunks)]
+    inverse = torch.empty_like(order)
+    inverse[order] = rows  # row i of the input sits at position inverse[i] of the concatenation
+    return {name: torch.cat([part[name] for part in parts]).index_select(0, inverse) for name in parts[0]}
 
 
 @dataclass(frozen=True)
@@ -148,7 +172,8 @@ class Method:
         images, spans = views.encoder_input()  # (N, 3, S, S): every view group of the step
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        features = model(images)  # {"F_s": (N, D_s), ...}: the method's features
+        # {"F_s": (N, D_s), ...}: the method's features
+        features = encode_in_chunks(model, images, self.config.runtime.encoder_chunks)
         return self.loss_terms(model, views, features, spans, generator)
 
     def on_step_start(self, step: int, total_steps: int) -> None:
