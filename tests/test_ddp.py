@@ -68,6 +68,10 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     try:
         _gather_check(rank, out_dir)
         _step_check(rank, out_dir)
+        # both ranks done with their collectives before either tears gloo down (a rank that tore down
+        # while the other was still sending aborted once in a full suite run: "terminate called
+        # without an active exception")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -494,6 +494,7 @@ def _ddp_worker(rank: int, port: int, out_dir: str) -> None:
     try:
         method, model, views = _ddp_inputs()
         save_ddp_step(PretrainObjective(model, method), model, views, DDP_WEIGHTS, rank, WORLD, out_dir)
+        dist.barrier()  # both ranks done before either tears gloo down (as in tests/test_ddp.py)
     finally:
         dist.destroy_process_group()
 
