@@ -222,7 +222,7 @@ def run_pclkit(spec: dict[str, Any]) -> dict[str, Any]:
     overrides = [
         "data.source=synth", "runtime.device=cpu", f"optim.batch_size={spec['batch']}",
         f"views.num_negatives={spec['negatives']}", f"runtime.precision={spec['precision']}",
-        f"loss.schedule={spec['schedule']}",
+        f"loss.schedule={spec['schedule']}", f"runtime.encoder_chunks={spec.get('encoder_chunks', 1)}",
     ]
     config = resolve_config("paper", overrides)
     result = benchmark_step(config, steps=spec["steps"], warmup=spec["warmup"], profile=spec["parts"])
@@ -292,6 +292,12 @@ def build_cases(args: argparse.Namespace, precisions: list[str]) -> list[dict[st
             ours["name"] = f"pclkit paper {ours['schedule']} {args.batch} {precision}"
             ours["images"] = pclkit_encoder_images(args.batch, args.negatives)
             cases += [ref_case, ours]
+        if args.encoder_chunks > 1:  # the joint step with its encoder pass in ghost batches
+            chunked = {**base, "side": "pclkit", "schedule": "joint", "precision": precision, "batch": args.batch,
+                       "parts": args.parts, "encoder_chunks": args.encoder_chunks,
+                       "images": pclkit_encoder_images(args.batch, args.negatives)}
+            chunked["name"] = f"pclkit paper joint {args.batch} chunks {args.encoder_chunks} {precision}"
+            cases.append(chunked)
     return cases
 
 
@@ -340,6 +346,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "which the reference does in DataLoader workers); doubles pclkit's time")
     parser.add_argument("--json", type=Path, help=f"where to write the results (default {DEFAULT_JSON}; none with --quick)")
     parser.add_argument("--quick", action="store_true", help="1 round, 1 step, no warm-up, batch 3, M = 4: does it run?")
+    parser.add_argument("--encoder-chunks", type=int, default=1,
+                        help="also time pclkit's joint step with runtime.encoder_chunks=K (ghost batches; K > 1)")
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=None,
+                        help="only these precisions (default: fp32, and bf16 where it is native)")
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.warmup, args.rounds = 1, 0, 1
@@ -366,6 +376,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"bf16 cases skipped: this CPU ({machine['cpu_capability']}) has no native bf16, "
               "so bf16 is emulated (~10x slower than fp32) and would measure the emulation.", flush=True)
+    if args.precisions is not None:
+        precisions = [p for p in precisions if p in args.precisions]
     cases = build_cases(args, precisions)
     seconds: dict[str, list[float]] = {case["name"]: [] for case in cases}
     rates: dict[str, list[float]] = {case["name"]: [] for case in cases}
