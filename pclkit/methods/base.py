@@ -41,7 +41,8 @@ def encode_in_chunks(model: nn.Module, images: Tensor, chunks: int = 1) -> dict[
     autograd runs each chunk's backward on its own. With ``chunks`` = 1 or no BatchNorm in training
     mode the result equals one pass up to summation order; with BatchNorm each chunk is normalised by
     its own statistics ("ghost batch normalisation", Hoffer, Hubara & Soudry, NeurIPS 2017), as the
-    reference code's ``nn.DataParallel`` replicas normalise per GPU.
+    reference code's ``nn.DataParallel`` replicas normalise per GPU. A batch of fewer than
+    2 x ``chunks`` rows runs as one pass (a chunk of one row has no batch statistics).
 
     Returns ``{name: (N, D_name)}``.
     """
