@@ -16,7 +16,7 @@ from pclkit.batches import MemoryBatches
 from pclkit.config import TrainConfig, resolve_config
 from pclkit.flops import PartTimer, count_step_flops, module_part
 from pclkit.runtime import select_device
-from pclkit.trainer import Trainer, build_pose_bank, pose_bank_use
+from pclkit.trainer import Trainer, build_pose_bank
 
 
 def upper_median(values: list[float]) -> float:
@@ -70,7 +70,7 @@ def benchmark_step(config: TrainConfig, steps: int = 5, warmup: int = 2, profile
         images, labels = faces.tensors(progress=False)
         factors, pose = faces.factors, labels["pose"]
         # with views.render3d_bank the step picks from it, as in training
-        bank = build_pose_bank(config, faces, pose_negatives=pose_bank_use(config)[1])
+        bank = build_pose_bank(config, faces)
     else:
         images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8,
                                generator=torch.Generator().manual_seed(0))

@@ -52,7 +52,7 @@ from pclkit.checkpoint import (
 )
 from pclkit.config import TrainConfig, config_to_dict, save_config
 from pclkit.losses import DynamicWeightAverage
-from pclkit.methods import get_method
+from pclkit.methods import Method, get_method
 from pclkit.objective import PretrainObjective
 from pclkit.optim import WarmupCosine, build_optimizer
 from pclkit.runlog import SNAPSHOT_ROWS, MetricsLog, plot_curves, save_snapshot
@@ -83,14 +83,16 @@ class NonFiniteLossError(FloatingPointError):
 # data
 
 
-def build_pose_bank(config: TrainConfig, dataset: Any, progress: bool = False, pose_negatives: bool = True) -> Any:
+def build_pose_bank(config: TrainConfig, dataset: Any, progress: bool = False,
+                    pose_negatives: bool | None = None) -> Any:
     """The :class:`~pclkit.data.synthfaces.PoseBank` of ``dataset`` (SynthFaces) that
     ``views.render3d_bank`` asks for (None when it is 0): the config's pose change draws the poses.
 
     With ``views.negative_change_axes`` and ``pose_negatives`` (the method has a pose loss) the
     bank holds 2K re-renders per face: the first K by the pose change's rule (ŝ), the last K by
     the same change with ``change_axes`` replaced (the other pose negatives; the bank's
-    ``negatives_from`` = K). A method without pose negatives (SimCLR) gets the first K only."""
+    ``negatives_from`` = K). A method without pose negatives (SimCLR) gets the first K only.
+    ``pose_negatives`` None: whether ``config.method`` has them (:func:`pose_bank_use`)."""
     if not config.views.render3d_bank:
         return None
     from pclkit.augment import make_pose_change
@@ -99,6 +101,8 @@ def build_pose_bank(config: TrainConfig, dataset: Any, progress: bool = False, p
     pose_change = make_pose_change(config.views.pose_change, **config.views.pose_change_options)
     k, seed = config.views.render3d_bank, config.data.seed
     bank = render_pose_bank(dataset, pose_change, k, seed=seed, progress=progress)
+    if pose_negatives is None and config.views.negative_change_axes is not None:
+        pose_negatives = pose_bank_use(get_method(config.method)(config))[1]
     if config.views.negative_change_axes is None or not pose_negatives:
         return bank
     negatives = render_pose_bank(dataset, replace(pose_change, change_axes=config.views.negative_change_axes),
@@ -107,15 +111,15 @@ def build_pose_bank(config: TrainConfig, dataset: Any, progress: bool = False, p
                     negatives_from=k)
 
 
-def pose_bank_use(config: TrainConfig) -> tuple[bool, bool]:
-    """Whether the method's views re-render poses (a pose bank helps) and whether they draw pose negatives."""
-    parts = [step.view_parts for step in get_method(config.method)(config).steps()]
-    return (any(uses_pose_change(p, config.views.face_across_pose) for p in parts),
+def pose_bank_use(method: Method) -> tuple[bool, bool]:
+    """Whether ``method``'s views re-render poses (a pose bank helps) and whether they draw pose negatives."""
+    parts = [step.view_parts for step in method.steps()]
+    return (any(uses_pose_change(p, method.config.views.face_across_pose) for p in parts),
             any("pose" in p for p in parts))
 
 
 def build_batches(config: TrainConfig, dist: distributed.DistInfo, device: torch.device,
-                  with_pose_bank: bool = True, pose_negatives: bool = True) -> MemoryBatches | FolderBatches:
+                  with_pose_bank: bool = True, pose_negatives: bool | None = None) -> MemoryBatches | FolderBatches:
     """The batch source of ``config.data`` (SynthFaces in memory, or a frames folder).
 
     With ``views.render3d_bank`` and ``with_pose_bank`` (the method's views re-render poses), the
@@ -223,7 +227,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, config)
         if batches is None:
             with torch_threads(config.runtime.threads):
-                needs_bank, pose_negatives = pose_bank_use(config)
+                needs_bank, pose_negatives = pose_bank_use(self.method)
                 batches = build_batches(config, self.dist, self.device, with_pose_bank=needs_bank,
                                         pose_negatives=pose_negatives)
         self.batches = batches

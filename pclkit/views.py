@@ -268,7 +268,7 @@ class ViewBuilder:
             if across_poses and self.negative_change_axes is not None:
                 if pose_bank.negatives_from is None:
                     raise ValueError("views.negative_change_axes needs a pose bank that joins two rules "
-                                     "(pclkit.trainer.build_pose_bank with pose_negatives=True)")
+                                     "(pclkit.trainer.build_pose_bank for a method with a pose loss)")
                 # a joined bank: ŝ from the first rule's re-renders, the other negatives from the
                 # second rule's (views.negative_change_axes)
                 images_hat, _ = pose_bank.pick(generator, columns=pose_bank.hat_columns)

@@ -184,6 +184,7 @@ def test_negative_change_axes_keeps_s_hat_by_the_pose_change_and_draws_the_other
 def test_only_a_method_with_pose_negatives_gets_the_second_rule(faces, tmp_path, monkeypatch):
     """views.negative_change_axes renders a second bank for the pose loss; SimCLR has none, so it
     gets (and draws ŝ from) the first rule's re-renders only."""
+    from pclkit.methods import get_method
     from pclkit.trainer import build_pose_bank, pose_bank_use
     from pclkit.views import ViewBuilder
 
@@ -191,9 +192,10 @@ def test_only_a_method_with_pose_negatives_gets_the_second_rule(faces, tmp_path,
                  "views.negatives_across_poses=true", "views.negative_change_axes=one", "views.face_across_pose=true",
                  "model.image_size=32", "views.crop_scale=[1.0, 1.0]"]
     pcl, simclr = (resolve_config("smoke", [*overrides, f"method={name}"]) for name in ("pcl", "simclr"))
-    assert pose_bank_use(pcl) == (True, True) and pose_bank_use(simclr) == (True, False)
+    assert pose_bank_use(get_method("pcl")(pcl)) == (True, True)
+    assert pose_bank_use(get_method("simclr")(simclr)) == (True, False)
     joined = build_pose_bank(pcl, faces)
-    single = build_pose_bank(simclr, faces, pose_negatives=False)
+    single = build_pose_bank(simclr, faces)  # the method decides: SimCLR has no pose negatives
     assert (joined.k, joined.negatives_from, joined.hat_columns) == (4, 2, (0, 2))
     assert (single.k, single.negatives_from, single.hat_columns) == (2, None, (0, 2))
     assert torch.equal(single.images, joined.images[:, :2])  # the same first rule

@@ -17,7 +17,7 @@ from pclkit.config import ConfigError, resolve_config
 from pclkit.distributed import DistInfo
 from pclkit.methods import get_method
 from pclkit.methods import pcl as pcl_method_module
-from pclkit.trainer import NonFiniteLossError, Trainer, WarmupCosine, build_pose_bank, pose_bank_use
+from pclkit.trainer import NonFiniteLossError, Trainer, WarmupCosine, build_pose_bank
 from pclkit.views import ViewBuilder
 
 #: a tiny, fast run: 32 SynthFaces at 32 px, batch 16 (2 steps per epoch), one thread
@@ -213,7 +213,7 @@ def test_one_step_in_channels_last_and_bf16_matches_the_plain_eager_fp32_step(pr
     images_u8, labels = faces.tensors()
     parts = method.steps()[0].view_parts
     # synth_cpu draws ŝ and its one-axis pose negatives from a pose bank rendered once, as in training
-    bank = build_pose_bank(config, faces, pose_negatives=pose_bank_use(config)[1])
+    bank = build_pose_bank(config, faces)
     views = ViewBuilder(config).build(images_u8.float() / 255, torch.Generator().manual_seed(0), parts,
                                       pose=labels["pose"], factors=faces.factors, pose_bank=bank)
     torch.manual_seed(0)

@@ -50,11 +50,10 @@ def encode_in_chunks(model: nn.Module, images: Tensor, chunks: int = 1) -> dict[
         return model(images)
     layout = torch.channels_last if images.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
     rows = torch.arange(images.shape[0], device=images.device)
-    order = torch.cat([rows[c::chunks] for c in range(chunks)])  # (N,): chunk by chunk
+    order = torch.cat([rows[c::chunks] for c in range(chunks)])  # (N,): the input rows, chunk by chunk
     parts = [model(images[c::chunks].contiguous(memory_format=layout)) for c in range(chunks)]
-    inverse = torch.empty_like(order)
-    inverse[order] = rows  # row i of the input sits at position inverse[i] of the concatenation
-    return {name: torch.cat([part[name] for part in parts]).index_select(0, inverse) for name in parts[0]}
+    back = order.argsort()  # input row i sits at position back[i] of the concatenation
+    return {name: torch.cat([part[name] for part in parts]).index_select(0, back) for name in parts[0]}
 
 
 @dataclass(frozen=True)
