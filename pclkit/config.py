@@ -214,6 +214,13 @@ class LossConfig:
     #: past batches whose F_f / F_p rows join the regression's fit rows (0 = the batch alone;
     #: pclkit.losses.PredictabilityMemory)
     predictability_memory: int = 0
+    #: weight of L_flip, this project's option (0 = off, the paper): F_p of the horizontally mirrored
+    #: s + n must be F_p of s + n with its first ``flip_odd_dims`` columns negated (yaw and roll change
+    #: sign under a flip, pitch does not; pclkit.losses.flip_equivariance). Adds B mirrored images to
+    #: the step's encoder pass.
+    flip_weight: float = 0.0
+    #: how many of F_p's columns change sign under the flip (None = half of them)
+    flip_odd_dims: int | None = None
     #: L_dis terms: ``all`` four of the paper's Eq. 2, or ``swaps`` -- only the two swap terms,
     #: half the decoder calls (this project's option)
     dis_terms: Literal["all", "swaps"] = "all"
@@ -249,6 +256,9 @@ class LossConfig:
         _require(self.predictability_ridge > 0, f"loss.predictability_ridge must be > 0, got {self.predictability_ridge}")
         _require(self.predictability_memory >= 0,
                  f"loss.predictability_memory must be >= 0 batches, got {self.predictability_memory}")
+        _require(self.flip_weight >= 0, f"loss.flip_weight must be >= 0, got {self.flip_weight}")
+        _require(self.flip_odd_dims is None or self.flip_odd_dims >= 1,
+                 f"loss.flip_odd_dims must be >= 1 (or null for half of F_p), got {self.flip_odd_dims}")
         _require(self.dis_ssim_weight >= 0, f"loss.dis_ssim_weight must be >= 0, got {self.dis_ssim_weight}")
         _require(self.dwa_temperature > 0, f"loss.dwa_temperature must be > 0, got {self.dwa_temperature}")
 

@@ -11,7 +11,9 @@ PCL (Liu et al., CVPR 2023, Sec. 3), per image s of the batch:
 * pose negatives (L_pose): M appearance augmentations of the pose-changed
   view ŝ (flip / roll / render3d) — all of the *same* image;
 * reconstruction (L_dis, L_orth): s and ŝ with Gaussian noise as encoder
-  inputs, the clean s and ŝ as targets.
+  inputs, the clean s and ŝ as targets;
+* mirrors (L_flip, this project's option, part ``flip``): the horizontal mirror of
+  the first pose positive.
 
 SimCLR (Chen et al., ICML 2020) uses only the two face views, so the ablation
 from SimCLR to PCL changes the objective, not the face views.
@@ -46,7 +48,7 @@ from pclkit.augment import (
 from pclkit.config import TrainConfig
 
 #: the encoder inputs of a step, in the order they are concatenated for the one encoder pass
-ENCODER_GROUPS = ("face_a", "face_b", "pose_a", "pose_b", "pose_neg", "recon_in", "recon_hat_in")
+ENCODER_GROUPS = ("face_a", "face_b", "pose_a", "pose_b", "pose_neg", "recon_in", "recon_hat_in", "pose_flip")
 
 
 @dataclass
@@ -61,6 +63,7 @@ class StepViews:
     pose_neg: (B, M, 3, S, S) pose negatives of each image.
     recon_in, recon_hat_in: (B, 3, S, S) noisy s and ŝ (encoder inputs of L_dis / L_orth).
     target, target_hat: (B, 3, S, S) clean s and ŝ.
+    pose_flip: (B, 3, S, S) the horizontal mirror of ``pose_a`` (L_flip).
     recon_shared: the noisy s and ŝ were not added as separate groups: they are
         ``pose_a`` and ``pose_neg[:, 0]`` (``views.share_recon_views``).
     global_views: (B, 2, 3, S, S) two global crops; local_views: (B, L, 3, s, s) local
@@ -81,6 +84,7 @@ class StepViews:
     recon_hat_in: Tensor | None = None
     target: Tensor | None = None
     target_hat: Tensor | None = None
+    pose_flip: Tensor | None = None
     global_views: Tensor | None = None
     local_views: Tensor | None = None
     recon_shared: bool = False
@@ -246,9 +250,11 @@ class ViewBuilder:
         (a :class:`~pclkit.data.synthfaces.PoseBank` of the batch's faces,
         ``views.render3d_bank``) ŝ is one of its pre-rendered pose changes per image.
         """
-        unknown = set(parts) - {"face", "pose", "recon", "multicrop"}
+        unknown = set(parts) - {"face", "pose", "recon", "multicrop", "flip"}
         if unknown:
-            raise ValueError(f"unknown view parts {sorted(unknown)}; use face, pose, recon, multicrop")
+            raise ValueError(f"unknown view parts {sorted(unknown)}; use face, pose, recon, multicrop, flip")
+        if "flip" in parts and "pose" not in parts:
+            raise ValueError("the 'flip' view part mirrors the pose positives: build it together with 'pose'")
         views = StepViews()
         truth_pose = pose if pose is not None else getattr(factors, "pose", None)
         truth_identity = getattr(factors, "identity", None)
@@ -311,4 +317,6 @@ class ViewBuilder:
                 views.recon_shared = True
             else:
                 views.recon_in, views.recon_hat_in = recon_in, recon_hat_in
+        if "flip" in parts:
+            views.pose_flip = views.pose_a.flip(-1)  # mirror left-right: yaw and roll change sign
         return views

@@ -59,13 +59,22 @@ def _captioned(image: Any, caption: Any) -> Any:
 
 @dataclass(frozen=True)
 class SwapState:
-    """What the pose-swap explorer shows: images ``(H, W, 3)`` in [0, 1], PSNR in dB (None without ground truth)."""
+    """What the pose-swap explorer shows: images ``(H, W, 3)`` in [0, 1], PSNR in dB (None without ground truth).
+
+    ``psnr_vs_a`` is the reconstruction's PSNR against face A as it is (with the ground truth only): a
+    swap that really moves the pose is closer to the truth than to A, by ``psnr - psnr_vs_a`` dB (the
+    per-pair form of the swap-fidelity table's margin). ``yaw_a`` / ``yaw_b``: the head yaw of A and
+    of the pose source in degrees (SynthFaces only).
+    """
 
     image_a: np.ndarray
     image_b: np.ndarray
     reconstruction: np.ndarray
     truth: np.ndarray | None
     psnr: float | None
+    psnr_vs_a: float | None = None
+    yaw_a: float | None = None
+    yaw_b: float | None = None
 
 
 class PoseSwapExplorer:
@@ -75,8 +84,11 @@ class PoseSwapExplorer:
     with ``F_f`` from A, or from the pose source when "swap face" is on. The pose
     source is face B, the flip of A, or (SynthFaces) A re-rendered at B's head
     pose. On SynthFaces the ground truth beside it is the re-render of the face
-    at the interpolated head pose (:func:`ground_truth_swap`) with its PSNR; for
-    the flip it is approximate (a flip also mirrors light and hair).
+    at the interpolated head pose (:func:`ground_truth_swap`) with its PSNR and how
+    much closer the reconstruction is to it than to face A as it is; for the flip it
+    is approximate (a flip also mirrors light and hair). A swap can only differ from A
+    where the head turns: pairs far apart in yaw
+    (:func:`pclkit.figures.contrasting_pose_pairs`) show the most.
 
     ``explorer.widget`` is the UI; ``explorer.state`` the last :class:`SwapState`.
     Sliders that need a decoder pass use ``continuous_update=False``.
@@ -182,12 +194,14 @@ class PoseSwapExplorer:
         image_a, image_b, feats_a, feats_b, factors_a, factors_b = self._views()
         alpha, swap = float(self.alpha.value), bool(self.swap_face.value)
         reconstruction = to_numpy_image(decode_swap(self.model, feats_a, feats_b, alpha, swap)[0])
-        truth = None
+        truth = score = score_vs_a = yaw_a = yaw_b = None
+        shown_a = to_numpy_image(image_a)
         if factors_a is not None and factors_b is not None:
             face_from = factors_b if swap and self.pose_source.value == "face_b" else factors_a
             truth = ground_truth_swap(face_from, factors_a, factors_b, alpha, size=image_a.shape[-1])
-        score = psnr(reconstruction, truth) if truth is not None else None
-        return SwapState(to_numpy_image(image_a), to_numpy_image(image_b), reconstruction, truth, score)
+            score, score_vs_a = psnr(reconstruction, truth), psnr(reconstruction, shown_a)
+            yaw_a, yaw_b = float(factors_a.pose[0, 0]), float(factors_b.pose[0, 0])
+        return SwapState(shown_a, to_numpy_image(image_b), reconstruction, truth, score, score_vs_a, yaw_a, yaw_b)
 
     def update(self, change: Any = None) -> None:
         """Recompute and replace the PNG bytes of the image widgets in place."""
@@ -206,15 +220,21 @@ class PoseSwapExplorer:
         source = self.pose_source.value
         alpha = float(self.alpha.value)
         face = "F_f of the pose source" if self.swap_face.value else "F_f of A"
-        self._captions["a"].value = f"<b>A</b> (face {self.face_a.value})"
-        self._captions["b"].value = {"face_b": f"<b>pose source</b>: face {self.face_b.value}",
-                                     "flip": "<b>pose source</b>: flip of A",
-                                     "rerender": "<b>pose source</b>: A at B's pose"}[source]
+        yaw_a = "" if state.yaw_a is None else f", yaw {state.yaw_a:.0f}°"
+        yaw_b = "" if state.yaw_b is None else f", yaw {state.yaw_b:.0f}°"
+        self._captions["a"].value = f"<b>A</b> (face {self.face_a.value}{yaw_a})"
+        self._captions["b"].value = {"face_b": f"<b>pose source</b>: face {self.face_b.value}{yaw_b}",
+                                     "flip": f"<b>pose source</b>: flip of A{yaw_b}",
+                                     "rerender": f"<b>pose source</b>: A at B's pose{yaw_b}"}[source]
         self._captions["recon"].value = f"<b>D</b>({face}, F_p at α={alpha:.2f})"
         approx = " (approx.)" if source == "flip" else ""
         self._captions["truth"].value = f"<b>ground truth</b>{approx}" if state.truth is not None else ""
-        self.readout.value = (f"PSNR vs ground truth: <b>{state.psnr:.2f} dB</b>" if state.psnr is not None
-                              else "no ground truth for this dataset")
+        if state.psnr is None:
+            self.readout.value = "no ground truth for this dataset"
+            return
+        margin = state.psnr - state.psnr_vs_a
+        self.readout.value = (f"PSNR vs ground truth: <b>{state.psnr:.2f} dB</b>; vs face A as it is: "
+                              f"{state.psnr_vs_a:.2f} dB — <b>{margin:+.2f} dB</b> closer to the truth than to A")
 
 
 class LiveLossPlot(TrainerCallback):

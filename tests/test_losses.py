@@ -717,3 +717,48 @@ def test_predictability_memory_lets_the_ridge_find_pose_spread_over_more_columns
         cross_fitted_predictability(face, pose, memory=(past_face[:, :10], past_pose))
     with pytest.raises(ValueError, match="batches"):
         PredictabilityMemory(batches=0)
+
+
+def test_flip_equivariance_matches_a_naive_loop_and_its_analytic_cases():
+    from pclkit.losses import flip_equivariance, flip_signs
+
+    torch.manual_seed(0)
+    plain, mirror = torch.randn(32, 6) * 2 + 1, torch.randn(32, 6)
+    # naive: standardise every column over the 2B rows, then average the squared residual per entry
+    both = torch.cat([plain, mirror])
+    expected = 0.0
+    for j in range(6):
+        column = both[:, j]
+        mean, std = column.mean(), (column.var(unbiased=False) + 1e-5).sqrt()
+        sign = -1.0 if j < 2 else 1.0
+        for i in range(32):
+            expected += ((mirror[i, j] - mean) / std - sign * (plain[i, j] - mean) / std).item() ** 2
+    expected /= 2 * 32 * 6
+    assert flip_equivariance(plain, mirror, odd=2).item() == pytest.approx(expected, rel=1e-5)
+    assert flip_signs(4, 1).tolist() == [-1.0, 1.0, 1.0, 1.0]
+    # analytic cases: an equivariant code scores 0 (also after scaling), a code that ignores the flip 1
+    equivariant = plain * flip_signs(6, 3)
+    assert flip_equivariance(plain, equivariant).item() == pytest.approx(0.0, abs=1e-6)
+    assert flip_equivariance(0.01 * plain, 0.01 * equivariant).item() == pytest.approx(0.0, abs=1e-5)
+    assert flip_equivariance(plain, plain).item() == pytest.approx(1.0, abs=1e-3)  # 2 on the odd half, 0 on the rest
+
+
+def test_flip_equivariance_trains_both_codes_towards_the_sign_pattern_and_rejects_bad_input():
+    from pclkit.losses import flip_equivariance
+
+    torch.manual_seed(0)
+    plain = torch.randn(64, 4, requires_grad=True)
+    mirror = torch.randn(64, 4, requires_grad=True)
+    loss = flip_equivariance(plain, mirror)
+    loss.backward()
+    assert plain.grad is not None and mirror.grad is not None and torch.isfinite(plain.grad).all()
+    with torch.no_grad():
+        assert flip_equivariance(plain - 5.0 * plain.grad, mirror - 5.0 * mirror.grad) < loss
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert flip_equivariance(plain.bfloat16(), mirror.bfloat16()).dtype == torch.float32
+    with pytest.raises(ValueError, match="same shape"):
+        flip_equivariance(plain, mirror[:, :3])
+    with pytest.raises(ValueError, match="odd columns must be in 1..4, got 5"):
+        flip_equivariance(plain, mirror, odd=5)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        flip_equivariance(plain[:1], mirror[:1])

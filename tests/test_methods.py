@@ -120,6 +120,27 @@ def test_the_predictability_option_adds_its_term_with_its_weight():
         resolve_config("smoke", {"loss.predictability_memory": -1})
 
 
+def test_the_flip_option_mirrors_the_pose_positives_and_adds_its_term():
+    config = resolve_config("smoke", {"loss.flip_weight": 0.5, "loss.flip_odd_dims": 2})
+    method = get_method("pcl")(config)
+    assert method.terms() == ("dis", "orth", "pose", "face", "flip")
+    assert method.term_scales({})["flip"] == 0.5
+    assert method.steps()[0].view_parts == ("face", "pose", "recon", "flip")
+    views = ViewBuilder(config).build(torch.rand(4, 3, 32, 32), torch.Generator().manual_seed(0),
+                                      method.steps()[0].view_parts)
+    torch.testing.assert_close(views.pose_flip, views.pose_a.flip(-1))
+    images, spans = views.encoder_input()
+    assert spans["pose_flip"] == (len(images) - 4, len(images))
+    terms = method.compute_terms(build_model(config.model), views, torch.Generator().manual_seed(0))
+    assert terms["flip"].ndim == 0 and torch.isfinite(terms["flip"])
+    with pytest.raises(ValueError, match="together with 'pose'"):
+        ViewBuilder(config).build(torch.rand(4, 3, 32, 32), torch.Generator(), ("face", "flip"))
+    for bad in ({"loss.flip_weight": -1.0}, {"loss.flip_odd_dims": 0},
+                {"loss.flip_weight": 1.0, "loss.use_pose": False}):
+        with pytest.raises(ConfigError, match="flip"):
+            resolve_config("smoke", bad)
+
+
 def test_the_pose_adversary_option_needs_its_head_and_adds_its_term():
     config = resolve_config("smoke", {"loss.adversary_weight": 0.5, "model.pose_adversary_hidden": 8})
     method = get_method("pcl")(config)

@@ -265,6 +265,24 @@ def test_a_narrow_pose_code_sizes_f_p_its_head_and_the_decoder():
     assert build_model(ModelConfig(encoder="small", width=8)).pose_code is None
 
 
+def test_the_pose_head_kinds_project_f_p_as_documented():
+    def model_with(kind: str):
+        return build_model(ModelConfig(encoder="small", width=8, decoder_fusion="concat", pose_dim=6,
+                                       proj_hidden_dim=32, proj_dim=16, pose_head=kind))
+
+    pose_feat = torch.randn(5, 6) * 3 + 1
+    assert model_with("mlp").project_pose(pose_feat).shape == (5, 16)  # the reference MLP
+    linear = model_with("linear")
+    assert linear.project_pose(pose_feat).shape == (5, 16)
+    assert count_parameters(linear.pose_head) == 6 * 16 + 16 + 2 * 16  # Linear + BatchNorm1d's affine
+    standardised = model_with("bn")
+    assert count_parameters(standardised.pose_head) == 0
+    out = standardised.project_pose(pose_feat)  # training mode: batch statistics, F_p itself standardised
+    torch.testing.assert_close(out, (pose_feat - pose_feat.mean(0)) / (pose_feat.var(0, unbiased=False) + 1e-5).sqrt())
+    with pytest.raises(ValueError, match="pose_head must be one of mlp, linear, bn, got 'deep'"):
+        model_with("deep")
+
+
 def test_a_mean_pooled_face_branch_keeps_the_size_of_f_f_but_not_the_layout():
     model = build_model(ModelConfig(encoder="small", width=8, decoder_fusion="concat", pose_dim=6, face_pool="mean"))
     captured: list[torch.Tensor] = []

@@ -418,6 +418,8 @@ def test_explorer_ground_truth_on_synthfaces(model, faces):
     np.testing.assert_allclose(state.truth, viz.to_numpy_image(faces[0][0]), atol=1 / 255 + 1e-6)
     assert state.psnr is not None and np.isfinite(state.psnr)
     assert "dB" in explorer.readout.value
+    # at alpha = 0 the truth is A itself, so the swap is exactly as close to one as to the other
+    assert state.psnr_vs_a == pytest.approx(state.psnr, abs=0.2) and "closer to the truth than to A" in explorer.readout.value
 
     explorer.pose_source.value = "rerender"  # pose source: A re-rendered at B's pose
     explorer.alpha.value = 1.0
@@ -425,6 +427,11 @@ def test_explorer_ground_truth_on_synthfaces(model, faces):
     yaw_a, yaw_b = faces.factors.pose[0, 0].item(), faces.factors.pose[1, 0].item()
     assert abs(yaw_a - yaw_b) > 1.0  # so the truth really moved
     assert np.abs(explorer.state.truth - state.truth).max() > 0.1
+    assert explorer.state.yaw_a == pytest.approx(yaw_a) and explorer.state.yaw_b == pytest.approx(yaw_b)
+    assert f"yaw {yaw_b:.0f}°" in explorer._captions["b"].value
+    reconstruction, image_a = explorer.state.reconstruction, explorer.state.image_a
+    expected_vs_a = 10 * np.log10(1.0 / np.mean((reconstruction - image_a) ** 2))
+    assert explorer.state.psnr_vs_a == pytest.approx(expected_vs_a, abs=1e-3)
 
     explorer.pose_source.value = "flip"
     np.testing.assert_allclose(explorer.state.image_b, viz.to_numpy_image(faces[0][0])[:, ::-1], atol=1e-6)

@@ -14,6 +14,8 @@ with alpha from Dynamic Weight Average (Liu et al., MTAN, CVPR 2019).
 * :func:`swap_cycle` -- L_cyc, this project's option: a cross-identity swap re-encodes to its parts.
 * :func:`cross_fitted_predictability` -- L_pred, this project's option: a ridge regression on F_f, fitted
   on each batch, must not predict F_p.
+* :func:`flip_equivariance` -- L_flip, this project's option: F_p of a mirrored face is F_p of the face
+  with a fixed set of columns negated.
 * :func:`pose_adversary` -- L_adv, this project's option: an adversary reading F_p from F_f, F_f trained against it.
 * :class:`DynamicWeightAverage` -- the alpha of the contrastive terms.
 * :func:`mix_negatives` -- optional Beta mixing of pose negatives (reference code detail).
@@ -31,6 +33,7 @@ precision in log-sum-exp.
 from pclkit.losses.branch_invariance import branch_invariance
 from pclkit.losses.calibrated import calibrated_nt_xent, calibrated_pose_contrastive, multi_positive_info_nce
 from pclkit.losses.dwa import DynamicWeightAverage
+from pclkit.losses.flip_equivariance import flip_equivariance, flip_signs
 from pclkit.losses.nt_xent import nt_xent
 from pclkit.losses.orthogonality import ORTHOGONALITY_MODES, orthogonality
 from pclkit.losses.pose_adversary import ADVERSARY_FORMS, AdversaryLoss, grad_reverse, pose_adversary
@@ -56,6 +59,8 @@ __all__ = [
     "swap_cycle",
     "pose_adversary",
     "cross_fitted_predictability",
+    "flip_equivariance",
+    "flip_signs",
     "PredictabilityMemory",
     "grad_reverse",
     "AdversaryLoss",

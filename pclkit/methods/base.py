@@ -142,7 +142,8 @@ class Method:
     @staticmethod
     def view_parts(terms: tuple[str, ...]) -> tuple[str, ...]:
         """View families needed by ``terms``: face views for L_face, pose views for
-        L_pose, noisy inputs + clean targets for L_dis / L_orth / L_inv / L_cyc / L_adv / L_pred."""
+        L_pose, noisy inputs + clean targets for L_dis / L_orth / L_inv / L_cyc / L_adv / L_pred, mirrors
+        of the pose positives for L_flip."""
         parts = []
         if "face" in terms:
             parts.append("face")
@@ -150,6 +151,8 @@ class Method:
             parts.append("pose")
         if {"dis", "orth", "inv", "cyc", "adv", "pred"} & set(terms):
             parts.append("recon")
+        if "flip" in terms:
+            parts.append("flip")
         return tuple(parts)
 
     def leaves_parameters_unused(self) -> bool:

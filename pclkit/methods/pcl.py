@@ -14,7 +14,9 @@ Contrastive Learning for Self-supervised Facial Representation", CVPR 2023).
 * L_adv -- this project's option (``loss.adversary_weight`` > 0): an MLP reads F_p from F_f and
   the face branch is trained against it (:func:`pclkit.losses.pose_adversary`);
 * L_pred -- this project's option (``loss.predictability_weight`` > 0): a ridge regression on F_f,
-  fitted afresh on each batch, must not predict F_p (:func:`pclkit.losses.cross_fitted_predictability`).
+  fitted afresh on each batch, must not predict F_p (:func:`pclkit.losses.cross_fitted_predictability`);
+* L_flip -- this project's option (``loss.flip_weight`` > 0): F_p of the mirrored pose positive is its
+  F_p with half the columns negated (:func:`pclkit.losses.flip_equivariance`).
 
 alpha_pose, alpha_face come from Dynamic Weight Average (Liu, Johns & Davison,
 CVPR 2019) when ``loss.use_dwa``; ``loss.use_dis/use_orth/use_pose`` switch
@@ -38,6 +40,7 @@ from pclkit.losses import (
     PredictabilityMemory,
     branch_invariance,
     cross_fitted_predictability,
+    flip_equivariance,
     mix_negatives,
     nt_xent,
     orthogonality,
@@ -109,6 +112,7 @@ class PCL(Method):
             decoder_skips=model_cfg.decoder_skips,
             pose_dim=model_cfg.pose_dim,
             pose_adversary_hidden=model_cfg.pose_adversary_hidden,
+            pose_head=model_cfg.pose_head,
         )
 
     @classmethod
@@ -133,6 +137,8 @@ class PCL(Method):
         if (loss.adversary_weight > 0) != (config.model.pose_adversary_hidden > 0):
             return ("L_adv needs both loss.adversary_weight > 0 and model.pose_adversary_hidden > 0 "
                     f"(got {loss.adversary_weight} and {config.model.pose_adversary_hidden})")
+        if loss.flip_weight > 0 and not (loss.use_pose and loss.schedule == "joint"):
+            return "loss.flip_weight > 0 mirrors the pose positives: it needs loss.use_pose true and loss.schedule 'joint'"
         if loss.dis_pose_views == "augmented" and not (
             loss.use_pose and views.share_recon_views and views.num_negatives >= 2 and not views.negatives_across_poses
         ):
@@ -147,7 +153,7 @@ class PCL(Method):
         loss = self.config.loss
         on = {"dis": loss.use_dis, "orth": loss.use_orth, "pose": loss.use_pose, "face": True,
               "inv": loss.face_invariance_weight > 0, "cyc": loss.cycle_weight > 0, "adv": loss.adversary_weight > 0,
-              "pred": loss.predictability_weight > 0}
+              "pred": loss.predictability_weight > 0, "flip": loss.flip_weight > 0}
         return tuple(name for name, active in on.items() if active)
 
     def weighted_terms(self) -> tuple[str, ...]:
@@ -172,6 +178,7 @@ class PCL(Method):
         scales["cyc"] = self.config.loss.cycle_weight
         scales["adv"] = self.config.loss.adversary_weight
         scales["pred"] = self.config.loss.predictability_weight
+        scales["flip"] = self.config.loss.flip_weight
         return {name: scales[name] for name in self.terms()}
 
     # -- the loss terms ----------------------------------------------------------
@@ -190,6 +197,9 @@ class PCL(Method):
             terms.update(self.face_terms(model, face_feat, spans, views))
         if "pose_a" in spans and "pose" in self.terms():
             terms.update(self.pose_terms(model, pose_feat, spans, views, generator))
+        if "pose_flip" in spans:  # L_flip: F_p (B, k) of the pose positives and of their mirrors
+            (a0, a1), (f0, f1) = spans["pose_a"], spans["pose_flip"]
+            terms["flip"] = flip_equivariance(pose_feat[a0:a1], pose_feat[f0:f1], odd=self.config.loss.flip_odd_dims)
         if "recon_in" in spans or (views.recon_shared and "pose_a" in spans):
             terms.update(self.recon_losses(model, face_feat, pose_feat, spans, views))
         return terms

@@ -15,7 +15,7 @@ from torch import nn
 
 from pclkit.methods import DEFAULT_METHOD
 from pclkit.models.encoder import BranchedEncoder
-from pclkit.models.heads import FUSIONS, UPSAMPLINGS, ProjectionHead, SwapDecoder
+from pclkit.models.heads import FUSIONS, POSE_HEADS, UPSAMPLINGS, ProjectionHead, SwapDecoder
 from pclkit.models.pcl import PCLModel
 from pclkit.models.simclr import SimCLRModel
 from pclkit.models.small import FACE_POOLS
@@ -72,6 +72,9 @@ class ModelConfig:
             :class:`~pclkit.models.heads.RefineBlock`, this project's option).
         pose_dim: size of F_p; None = the pose branch's output (the paper, same size as F_f);
             a number adds a linear map to a narrow pose code (PCL only; needs ``concat`` fusion).
+        pose_head: PCL's pose projection g_p for L_pose: ``mlp`` (the reference's Linear, ReLU, Linear,
+            BatchNorm1d), ``linear`` (Linear, BatchNorm1d) or ``bn`` (BatchNorm1d alone: L_pose compares
+            standardised F_p itself); this project's options, :func:`~pclkit.models.heads.pose_projection`.
         pose_adversary_hidden: hidden width of the MLP that reads F_p from F_f for L_adv
             (``loss.adversary_weight``; 0 = no adversary, the paper; PCL only, this project's option).
         face_pool: how the ``small`` encoder's face branch becomes F_f: ``flatten`` its 4 x 4 map
@@ -98,6 +101,7 @@ class ModelConfig:
     decoder_warp_size: int | None = None
     decoder_skips: bool = False
     pose_dim: int | None = None
+    pose_head: str = "mlp"
     pose_adversary_hidden: int = 0
     face_pool: str = "flatten"
     vit_patch: int | None = None
@@ -127,6 +131,8 @@ class ModelConfig:
             raise ValueError(f"decoder_upsample must be one of {', '.join(UPSAMPLINGS)}, got {self.decoder_upsample!r}")
         if self.decoder_fusion not in FUSIONS:
             raise ValueError(f"decoder_fusion must be one of {', '.join(FUSIONS)}, got {self.decoder_fusion!r}")
+        if self.pose_head not in POSE_HEADS:
+            raise ValueError(f"pose_head must be one of {', '.join(POSE_HEADS)}, got {self.pose_head!r}")
         if self.face_pool not in FACE_POOLS:
             raise ValueError(f"face_pool must be one of {', '.join(FACE_POOLS)}, got {self.face_pool!r}")
         if self.face_pool != "flatten" and self.encoder != "small":

@@ -1,6 +1,8 @@
 """Projection heads and the pose-disentangled decoder of PCL.
 
 * :class:`ProjectionHead` -- the reference heads: Linear, ReLU, Linear, BatchNorm1d.
+* :func:`pose_projection` -- the pose head g_p by kind: the reference MLP, or this project's
+  ``linear`` (Linear, BatchNorm1d) and ``bn`` (BatchNorm1d alone) options.
 * :class:`SwapDecoder` -- D(F_f, F_p) of the pose-disentangled decoder (PDD),
   Liu et al., CVPR 2023, Sec. 3.2: z = normalize(F_f + F_p), Linear to a
   1x1 map, then upsampling stages to the image.
@@ -16,12 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["FUSIONS", "PoseWarp", "ProjectionHead", "SwapDecoder", "UPSAMPLINGS"]
+__all__ = ["FUSIONS", "POSE_HEADS", "PoseWarp", "ProjectionHead", "SwapDecoder", "UPSAMPLINGS", "pose_projection"]
 
 #: how the decoder combines F_f and F_p
 FUSIONS = ("sum", "concat", "warp")
 #: how each decoder stage doubles the resolution
 UPSAMPLINGS = ("bilinear", "pixelshuffle")
+#: the pose projection head g_p: the reference MLP, a linear map, or batch standardisation alone
+POSE_HEADS = ("mlp", "linear", "bn")
 
 
 class ProjectionHead(nn.Module):
@@ -45,6 +49,29 @@ class ProjectionHead(nn.Module):
         if feat.dim() != 2 or feat.shape[1] != self.in_dim:
             raise ValueError(f"projection head expects (B, {self.in_dim}) features, got {tuple(feat.shape)}")
         return self.bn(self.fc2(self.act(self.fc1(feat))))
+
+
+def pose_projection(kind: str, in_dim: int, hidden_dim: int, out_dim: int) -> nn.Module:
+    """The pose head g_p on F_p (B, in_dim), by ``kind``:
+
+    * ``mlp`` -- :class:`ProjectionHead` (the reference): (B, in_dim) -> (B, out_dim);
+    * ``linear`` -- Linear(in_dim, out_dim), BatchNorm1d: (B, in_dim) -> (B, out_dim);
+    * ``bn`` -- BatchNorm1d(in_dim) without affine parameters: (B, in_dim) -> (B, in_dim), so L_pose's
+      cosine compares standardised F_p itself.
+
+    With ``linear`` or ``bn`` (this project's options), L_pose's similarities are linear in F_p up to
+    the batch standardisation and the L2 normalisation inside the loss, so what L_pose separates lies
+    in F_p along directions a linear probe can read; the MLP may leave it anywhere it can unfold it
+    (projection heads keep information out of the features before them: Gupta et al., 2022;
+    Bordes et al., TMLR 2023, "Guillotine regularization").
+    """
+    if kind == "mlp":
+        return ProjectionHead(in_dim, hidden_dim, out_dim)
+    if kind == "linear":
+        return nn.Sequential(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim))
+    if kind == "bn":
+        return nn.BatchNorm1d(in_dim, affine=False)
+    raise ValueError(f"pose head must be one of {', '.join(POSE_HEADS)}, got {kind!r}")
 
 
 def _decoder_channels(stage_width: int, num_upsamplings: int) -> list[int]:

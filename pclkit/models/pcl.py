@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from pclkit.models.encoder import BranchedEncoder
-from pclkit.models.heads import ProjectionHead, SwapDecoder
+from pclkit.models.heads import ProjectionHead, SwapDecoder, pose_projection
 
 __all__ = ["PCLModel"]
 
@@ -41,6 +41,8 @@ class PCLModel(nn.Module):
             project's option, needs ``decoder_fusion="concat"`` or ``"warp"``).
         pose_adversary_hidden: hidden width of an MLP F_f (B, D) -> (B, k) that predicts F_p for
             L_adv (:func:`pclkit.losses.pose_adversary`); 0 = none (the paper).
+        pose_head: the pose projection g_p: ``mlp`` (the reference), ``linear`` or ``bn``
+            (:func:`~pclkit.models.heads.pose_projection`).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class PCLModel(nn.Module):
         decoder_warp_size: int | None = None,
         decoder_skips: bool = False,
         pose_adversary_hidden: int = 0,
+        pose_head: str = "mlp",
     ) -> None:
         super().__init__()
         #: the resolved ModelConfig when built by build_model (None otherwise)
@@ -68,7 +71,7 @@ class PCLModel(nn.Module):
         #: branch output (B, D) -> narrow pose code F_p (B, k), or None (F_p is the branch output)
         self.pose_code = nn.Linear(encoder.branch_dim, pose_dim) if pose_dim else None
         self.face_head = ProjectionHead(encoder.branch_dim, proj_hidden_dim, proj_dim)
-        self.pose_head = ProjectionHead(self.pose_dim, proj_hidden_dim, proj_dim)
+        self.pose_head = pose_projection(pose_head, self.pose_dim, proj_hidden_dim, proj_dim)
         self.decoder = SwapDecoder(
             encoder.branch_dim, decoder_width, encoder.input_size, decoder_stage_width, decoder_fusion,
             decoder_seed_size, decoder_upsample, pose_dim=self.pose_dim, refine=decoder_refine,
