@@ -38,9 +38,8 @@ from pclkit.checkpoint import load_model
 from pclkit.data.synthfaces import Factors, render, synthfaces_split
 from pclkit.data.synthfaces.factors import NUISANCE_NAMES
 from pclkit.features import to_model_input
-from pclkit.image_metrics import psnr as image_psnr
 from pclkit.protocols import seeded_generator
-from pclkit.swap import decode_pairs, draw_swap_pairs
+from pclkit.swap import decode_pairs, draw_swap_pairs, margin_by_yaw_turn
 
 BACKDROP = [NUISANCE_NAMES.index(name) for name in ("bg_r", "bg_g", "bg_b")]
 
@@ -79,23 +78,6 @@ def region_scores(pred: torch.Tensor, truth: torch.Tensor, backdrop: torch.Tenso
         "error_share_backdrop": float((error_backdrop / (error_backdrop + error_head)).mean()),
         "backdrop_fraction": float(backdrop.mean()),
     }
-
-
-#: bin edges of the yaw turn |yaw_B - yaw_A| in degrees
-YAW_TURN_EDGES = (0.0, 10.0, 20.0, 40.0, 180.0)
-
-
-def margin_by_yaw_turn(swapped: torch.Tensor, truth: torch.Tensor, image_a: torch.Tensor,
-                       yaw_turn: torch.Tensor) -> dict[str, dict[str, float]]:
-    """Per bin of ``yaw_turn`` (B,) degrees: pairs, swap PSNR and its margin over image A (dB, pair means)."""
-    psnr_swap, psnr_a = image_psnr(swapped, truth), image_psnr(swapped, image_a)  # (B,) each
-    bins = {}
-    for low, high in zip(YAW_TURN_EDGES[:-1], YAW_TURN_EDGES[1:]):
-        rows = (yaw_turn >= low) & (yaw_turn < high)
-        if rows.any():
-            bins[f"{low:g}-{high:g}"] = {"pairs": int(rows.sum()), "psnr_swap": float(psnr_swap[rows].mean()),
-                                         "margin_over_a": float((psnr_swap - psnr_a)[rows].mean())}
-    return bins
 
 
 def main() -> None:

@@ -110,6 +110,25 @@ fig
 # show a decoder that keeps the pose of A most clearly.
 
 # %% [markdown]
+# ## Where a swap is a swap
+#
+# Over every pair of the test faces: how much closer $D(F_f^A, F_p^B)$ is to the truth than to
+# face A at its own pose (the margin of the swap-fidelity table), and its PSNR against the truth,
+# by how far the head turns between A and B. The dashed lines are the "does it learn" bars.
+
+# %%
+margins = {"PCL": figures.swap_margins(model, test, n_pairs=len(test), seed=SEED)}
+fig = figures.swap_margin_figure(margins)
+save_figure(fig, "swap_margin_by_yaw_turn", FIGURES_DIR)
+fig
+
+# %% [markdown]
+# Where the head barely turns the truth and face A are nearly the same picture, so no decoder can
+# be closer to one than to the other; the margin should grow with the turn. The mean over random
+# pairs ("all pairs") is what the table reports, and the near-frontal pose prior makes many pairs
+# small turns.
+
+# %% [markdown]
 # ## Interpolating the pose feature
 #
 # $D(F_f, (1-\alpha) F_p + \alpha \hat F_p)$ for a face and the same face

@@ -18,7 +18,9 @@ Figures (file stems under ``figures/``, each as PDF, SVG and PNG):
 * with a model that has a decoder (PCL, Liu et al., CVPR 2023):
   ``pose_swap_grid`` (flip) and ``pose_swap_grid_render3d`` -- the paper's reconstruction grid;
   ``pose_swap_ground_truth`` -- D(F_f^A, F_p^B) beside render(face A, pose B), with PSNR;
-  ``pose_interpolation`` -- D(F_f, (1-α) F_p + α F_p̂) against the re-render at the interpolated pose.
+  ``pose_interpolation`` -- D(F_f, (1-α) F_p + α F_p̂) against the re-render at the interpolated pose;
+  ``swap_margin_by_yaw_turn`` -- how much closer a swap is to the truth than to face A, and its PSNR,
+  by how far the head turns between A and B.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pclkit import runs as run_folders
 from pclkit import viz
 from pclkit.methods import method_label
 from pclkit.style import figure_size, paper_style, save_figure
-from pclkit.swap import draw_swap_pairs
+from pclkit.swap import draw_swap_pairs, margin_by_yaw_turn
 
 #: expression classes the paper's embedding figure contrasts
 PAPER_EXPRESSIONS = ("neutral", "happy")
@@ -60,7 +62,9 @@ def synthfaces(split: str, n: int, size: int, seed: int = 0, pose_limits: Sequen
 
 
 def dataset_images(dataset: Any, indices: Sequence[int]) -> Tensor:
-    """Images ``(len(indices), 3, S, S)`` float in [0, 1] of a dataset's items."""
+    """Images ``(len(indices), 3, S, S)`` float in [0, 1] of a dataset's items (SynthFaces: one batched render)."""
+    if hasattr(dataset, "images"):
+        return dataset.images(list(indices))
     return torch.stack([viz.as_float_batch(dataset[int(i)][0])[0] for i in indices])
 
 
@@ -380,6 +384,69 @@ def pose_interpolation_figure(model: nn.Module, dataset: Any, pairs: Sequence[tu
     return viz.plot_image_rows(rows, max_columns=steps, column_titles=[f"α = {alpha:.1f}" for alpha in alphas])
 
 
+#: the swap-fidelity bars of the "does it learn" checks (pclkit.learning), drawn on the margin figure
+SWAP_MARGIN_BAR_DB, SWAP_PSNR_BAR_DB = 1.5, 20.0
+
+
+def swap_margins(model: nn.Module, dataset: Any, n_pairs: int = 512, seed: int = 0) -> dict[str, dict[str, float]]:
+    """:func:`pclkit.swap.margin_by_yaw_turn` of ``model`` on pairs A != B of a SynthFaces ``dataset``, plus
+    ``"all"``: every pair (the swap-fidelity protocol's mean, on these pairs)."""
+    from pclkit.data.synthfaces import Factors, render
+
+    a, b = draw_swap_pairs(len(dataset), n_pairs, torch.Generator().manual_seed(seed))
+    images_a, images_b = dataset_images(dataset, a.tolist()), dataset_images(dataset, b.tolist())
+    feats_a, feats_b = viz.encode(model, images_a), viz.encode(model, images_b)
+    (swapped,) = viz.decode_swaps(model, [(feats_a["F_f"], feats_b["F_p"])])
+    truth = render(Factors.combine(dataset.factors[a], dataset.factors[b]), size=images_a.shape[-1])
+    yaw_turn = (dataset.factors.pose[b, 0] - dataset.factors.pose[a, 0]).abs()  # (pairs,) degrees
+    swapped, truth, images_a = swapped.float().cpu(), truth.float(), images_a.float()
+    by_turn = margin_by_yaw_turn(swapped, truth, images_a, yaw_turn)
+    every = margin_by_yaw_turn(swapped, truth, images_a, yaw_turn, edges=(0.0, float("inf")))
+    return {**by_turn, "all": next(iter(every.values()))}
+
+
+def swap_margin_figure(margins: Mapping[str, Mapping[str, Mapping[str, float]]]) -> Figure:
+    """Two panels over the yaw-turn bins, one bar per model: the swap's margin over face A at its own pose
+    (PSNR against render(face A, pose B) minus PSNR against image A) and its PSNR against the truth,
+    with the "does it learn" bars (1.5 dB, 20 dB) dashed. ``margins`` maps a label to :func:`swap_margins`.
+
+    A swap can only look different from A where the head turns: the left panel shows where the
+    method visibly moves the pose, the protocol's mean over random pairs (the "all" group) how
+    many pairs barely turn.
+    """
+    labels = list(margins)
+    groups = [key for key in margins[labels[0]] if key != "all"] + ["all"]
+    names = {key: ("all pairs" if key == "all" else
+                   f"{key.replace('-180', '+').replace('-', '–')}°") for key in groups}
+    width = 0.8 / max(len(labels), 1)
+    with paper_style():
+        fig = Figure(figsize=figure_size("text", aspect=0.32), layout="constrained")
+        axes = fig.subplots(1, 2)
+        for panel, (ax, key, bar, unit) in enumerate(zip(
+                axes, ("margin_over_a", "psnr_swap"), (SWAP_MARGIN_BAR_DB, SWAP_PSNR_BAR_DB), ("dB", "dB"))):
+            for i, label in enumerate(labels):
+                values = [margins[label].get(group, {}).get(key, np.nan) for group in groups]
+                positions = np.arange(len(groups)) + (i - (len(labels) - 1) / 2) * width
+                ax.bar(positions, values, width=width, label=label)
+            ax.axhline(bar, linestyle="--", color="0.3", linewidth=0.8)
+            ax.annotate(f"bar {bar:g} {unit}", (1.0, bar), xycoords=("axes fraction", "data"), ha="right",
+                        va="bottom", fontsize="small", color="0.3")
+            ax.set_xticks(np.arange(len(groups)))
+            pairs = [margins[labels[0]].get(group, {}).get("pairs", 0) for group in groups]
+            ax.set_xticklabels([f"{names[g]}\n{n} pairs" for g, n in zip(groups, pairs)])
+            ax.set_xlabel("yaw turn |yaw$_B$ − yaw$_A$|")
+            if panel == 0:
+                ax.set_ylabel(f"swap margin over face A ({unit})")
+                ax.set_title("closer to the truth than to A")
+            else:
+                low = min(np.nanmin([margins[label].get(g, {}).get(key, np.nan) for g in groups]) for label in labels)
+                ax.set_ylim(max(low - 2.0, 0.0), bar + 1.0)
+                ax.set_ylabel(f"swap PSNR vs truth ({unit})")
+                ax.set_title("how close to the truth")
+        axes[0].legend(frameon=False, loc="upper left")
+    return fig
+
+
 # --------------------------------------------------------------------------- all figures of a set of runs
 
 
@@ -464,6 +531,11 @@ def make_all(runs: Sequence[str | Path], out: str | Path = "figures", *, n: int 
         written += _saved(pose_swap_ground_truth_figure(model, dataset, seed=seed), "pose_swap_ground_truth", out)
         pairs = contrasting_pose_pairs(dataset.factors, 2, seed)
         written += _saved(pose_interpolation_figure(model, dataset, pairs), "pose_interpolation", out)
+        # more pairs than the picture grids need: the bins' means are what this figure shows
+        pairs_set = synthfaces("test", 1024, int(model.image_size), pose_limits=limits, pose_prior=prior)
+        margins = {label: swap_margins(m, pairs_set, n_pairs=1024, seed=seed)
+                   for label, m in models.items() if viz.has_decoder(m)}
+        written += _saved(swap_margin_figure(margins), "swap_margin_by_yaw_turn", out)
     print(f"wrote {len(written)} files to {out}")
     return written
 

@@ -13,9 +13,12 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["decode_pairs", "swap_quad", "draw_swap_pairs", "SWAP_QUAD"]
+__all__ = ["decode_pairs", "swap_quad", "draw_swap_pairs", "margin_by_yaw_turn", "SWAP_QUAD", "YAW_TURN_EDGES"]
 
 Decoder = Callable[[Tensor, Tensor], Tensor]
+
+#: bin edges of the yaw turn |yaw_B - yaw_A| in degrees (:func:`margin_by_yaw_turn`)
+YAW_TURN_EDGES = (0.0, 10.0, 20.0, 40.0, 180.0)
 
 #: the four reconstructions of L_dis, in the order :func:`swap_quad` returns them
 SWAP_QUAD = ("D(F_f,F_p)", "D(F_f,F_p^)", "D(F_f^,F_p)", "D(F_f^,F_p^)")
@@ -63,3 +66,26 @@ def draw_swap_pairs(n: int, count: int, generator: torch.Generator) -> tuple[Ten
     a = torch.randperm(n, generator=generator)[:count]
     b = (a + torch.randint(1, n, (len(a),), generator=generator)) % n
     return a, b
+
+
+def margin_by_yaw_turn(swapped: Tensor, truth: Tensor, image_a: Tensor, yaw_turn: Tensor,
+                       edges: Sequence[float] = YAW_TURN_EDGES) -> dict[str, dict[str, float]]:
+    """The swap-fidelity margin split by how far the head turns between A and B.
+
+    ``swapped`` D(F_f^A, F_p^B), ``truth`` render(face A, pose B) and ``image_a`` (B, 3, H, W) in [0, 1];
+    ``yaw_turn`` (B,) |yaw_B - yaw_A| in degrees. Per bin ``"low-high"`` of ``edges`` that holds pairs:
+    ``pairs``, ``psnr_swap`` (mean PSNR against the truth, dB) and ``margin_over_a`` (mean of PSNR
+    against the truth minus PSNR against image A: how much closer the swap is to the truth than to
+    face A at its own pose). Where the head barely turns, the truth and image A are nearly the same
+    picture and no decoder can be closer to one than to the other.
+    """
+    from pclkit.image_metrics import psnr
+
+    psnr_swap, psnr_a = psnr(swapped, truth), psnr(swapped, image_a)  # (B,) each
+    bins = {}
+    for low, high in zip(edges[:-1], edges[1:]):
+        rows = (yaw_turn >= low) & (yaw_turn < high)
+        if rows.any():
+            bins[f"{low:g}-{high:g}"] = {"pairs": int(rows.sum()), "psnr_swap": float(psnr_swap[rows].mean()),
+                                         "margin_over_a": float((psnr_swap - psnr_a)[rows].mean())}
+    return bins

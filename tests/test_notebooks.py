@@ -45,7 +45,7 @@ EXPECTED: dict[str, list[str]] = {
     "03_face_vs_pose_embeddings.ipynb": ["embeddings_tsne", "embeddings_umap"]
     + (["embeddings_cmu_tsne", "embeddings_cmu_umap"] if HAS_CMU else []),
     "04_pose_swap_reconstructions.ipynb": ["pose_swap_grid", "pose_swap_grid_render3d", "pose_swap_ground_truth",
-                                           "pose_interpolation"],
+                                           "swap_margin_by_yaw_turn", "pose_interpolation"],
 }
 #: figures a notebook shows without saving them (01: the views of one step, the untrained reconstructions)
 SHOWN_ONLY = {"01_pretraining.ipynb": 2}
@@ -276,6 +276,7 @@ def test_figures_command_regenerates_figures_headless(workspace: Path, tmp_path:
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=900, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     stems = ["synthfaces_factors", "pretraining_curves", "embeddings_tsne", "pose_swap_grid",
-             "pose_swap_grid_render3d", "pose_swap_ground_truth", "pose_interpolation"]
+             "pose_swap_grid_render3d", "pose_swap_ground_truth", "pose_interpolation",
+             "swap_margin_by_yaw_turn"]
     missing = [f"{s}.{f}" for s in stems for f in FORMATS if not (out / f"{s}.{f}").is_file()]
     assert not missing, f"missing {missing}\n{result.stdout[-2000:]}"

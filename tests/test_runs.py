@@ -103,7 +103,7 @@ def test_make_all_writes_every_figure_the_runs_allow(tmp_path):
     out = tmp_path / "figures"
     written = make_all([simclr, pcl / "last.pt"], out, embeddings="", cmu=None, seed=1)
     stems = ["synthfaces_factors", "pretraining_curves", "pose_swap_grid", "pose_swap_grid_render3d",
-             "pose_swap_ground_truth", "pose_interpolation"]
+             "pose_swap_ground_truth", "pose_interpolation", "swap_margin_by_yaw_turn"]
     assert sorted(written) == sorted(out / f"{stem}.{fmt}" for stem in stems for fmt in FIGURE_FORMATS)
     # every feature each model exposes: SimCLR F_s alone, PCL F_s, F_f, F_p
     models = {"SimCLR": runs.load_run(simclr)[0], "PCL": runs.load_run(pcl)[0]}

@@ -485,3 +485,14 @@ def test_expressions_move_pixels_as_much_as_a_small_head_turn():
     neutral = faces.with_expression(torch.zeros(len(faces), dtype=torch.int64), torch.zeros(len(faces), 8))
     change = (render(faces, 64) - render(neutral, 64)).abs().mean().item() * 255
     assert change > 2.5, f"an expression changes pixels by only {change:.2f}/255 on average"
+
+
+def test_images_of_indices_are_the_items_rendered_in_one_batch_or_read_from_the_cache():
+    data = SynthFaces("test", n=6, size=32)
+    batched = data.images([4, 0, -1])
+    items = torch.stack([data[i][0] for i in (4, 0, 5)])
+    torch.testing.assert_close(batched, items, atol=1e-6, rtol=0)
+    data.tensors()  # cached as uint8: the same quantised pixels as the items then
+    torch.testing.assert_close(data.images(torch.tensor([4, 0])), torch.stack([data[4][0], data[0][0]]))
+    with pytest.raises(IndexError, match="out of range"):
+        data.images([6])

@@ -468,3 +468,30 @@ def test_knn_agreement_reads_planted_clusters_and_random_labels_at_chance():
     hidden = labels.copy()
     hidden[:100] = -1  # hidden points are left out
     assert knn_agreement(clustered, hidden)[1] == pytest.approx(0.5)
+
+
+def test_swap_margin_by_yaw_turn_bins_pairs_and_scores_their_margin_over_face_a():
+    from pclkit.image_metrics import psnr
+    from pclkit.swap import margin_by_yaw_turn
+
+    torch.manual_seed(0)
+    truth, image_a = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)
+    swapped = 0.9 * truth + 0.1 * image_a  # nearer the truth than A
+    bins = margin_by_yaw_turn(swapped, truth, image_a, torch.tensor([5.0, 15.0, 50.0, 60.0]))
+    assert list(bins) == ["0-10", "10-20", "40-180"]  # the empty 20-40 bin is left out
+    assert bins["40-180"]["pairs"] == 2
+    margin = psnr(swapped, truth) - psnr(swapped, image_a)
+    assert bins["40-180"]["margin_over_a"] == pytest.approx(float(margin[2:].mean()), abs=1e-5)
+    assert bins["0-10"]["psnr_swap"] == pytest.approx(float(psnr(swapped[:1], truth[:1])), abs=1e-5)
+    assert all(b["margin_over_a"] > 0 for b in bins.values())
+
+
+def test_swap_margin_figure_draws_one_bar_per_model_and_bin(model, faces):
+    from pclkit import figures
+
+    margins = figures.swap_margins(model, faces, n_pairs=3, seed=0)
+    assert margins["all"]["pairs"] == 3 and sum(v["pairs"] for k, v in margins.items() if k != "all") == 3
+    fig = figures.swap_margin_figure({"PCL": margins, "PCL'": margins})
+    left, right = fig.axes[:2]
+    assert len(left.patches) == len(right.patches) == 2 * len(margins)  # two models x (bins + "all pairs")
+    assert left.get_xticklabels()[-1].get_text().startswith("all pairs")

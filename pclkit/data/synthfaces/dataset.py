@@ -120,6 +120,18 @@ class SynthFaces(Dataset):
             image = render(self.factors[i], self.size, supersample=self.supersample)[0]
         return image, self.labels(i)
 
+    def images(self, indices: Sequence[int] | Tensor) -> Tensor:
+        """Items ``indices`` as float (len, 3, S, S) in [0, 1]: exactly ``self[i][0]`` for each, in one
+        batched render when the images are not cached (:func:`render` gives every face the same pixels in
+        any batch)."""
+        index = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        if len(index) and not bool(((index >= -self.n) & (index < self.n)).all()):
+            raise IndexError(f"indices out of range for SynthFaces({self.split!r}) of length {self.n}")
+        index = index % self.n
+        if self._cache is not None:
+            return self._cache[0].index_select(0, index).float() / 255
+        return render(self.factors[index], self.size, supersample=self.supersample)
+
     def labels(self, i: int) -> dict[str, Any]:
         """The label dict of item ``i``."""
         f = self.factors
