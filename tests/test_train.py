@@ -255,6 +255,41 @@ def test_one_step_in_channels_last_and_bf16_matches_the_plain_eager_fp32_step(pr
     assert (got.norm() / flat.norm()).item() == pytest.approx(1.0, abs=0.1)
 
 
+def test_the_paper_presets_encoder_chunks_change_nothing_but_the_summation_order():
+    """The FaceCycle encoder has no BatchNorm, so the ``paper`` preset's ghost batches
+    (``runtime.encoder_chunks``, a CPU speed-up) give the one-pass step: fp32 loss and whole gradient."""
+    import copy
+
+    from pclkit.data import SynthFaces
+    from pclkit.models import build_model
+    from pclkit.objective import PretrainObjective
+
+    overrides = ["data.source=synth", "views.num_negatives=2", "runtime.threads=1"]
+    chunked_config = resolve_config("paper", overrides)
+    assert chunked_config.runtime.encoder_chunks > 1  # the preset's default
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in build_model(chunked_config.model).encoder.modules())
+    faces = SynthFaces(split="train", n=4, size=64, seed=0)
+    images_u8, labels = faces.tensors()
+    torch.manual_seed(0)
+    reference = build_model(chunked_config.model).train()
+
+    def step(chunks: int) -> tuple[float, torch.Tensor]:
+        config = resolve_config("paper", [*overrides, f"runtime.encoder_chunks={chunks}"])
+        method = get_method("pcl")(config)
+        views = ViewBuilder(config).build(images_u8.float() / 255, torch.Generator().manual_seed(0),
+                                          method.steps()[0].view_parts, pose=labels["pose"], factors=faces.factors)
+        model = copy.deepcopy(reference)
+        loss = PretrainObjective(model, method, False)(views, {"alpha_pose": 1.0, "alpha_face": 1.0},
+                                                        torch.Generator().manual_seed(1))["loss"]
+        loss.backward()
+        return loss.item(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    one_loss, one_grad = step(1)
+    chunked_loss, chunked_grad = step(chunked_config.runtime.encoder_chunks)
+    assert chunked_loss == pytest.approx(one_loss, rel=1e-5)
+    assert ((chunked_grad - one_grad).norm() / one_grad.norm()).item() < 1e-4
+
+
 # ---------------------------------------------------------------------------
 # batches
 
