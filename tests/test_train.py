@@ -267,7 +267,8 @@ def test_the_paper_presets_encoder_chunks_change_nothing_but_the_summation_order
     overrides = ["data.source=synth", "views.num_negatives=2", "runtime.threads=1"]
     chunked_config = resolve_config("paper", overrides)
     assert chunked_config.runtime.encoder_chunks > 1  # the preset's default
-    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in build_model(chunked_config.model).encoder.modules())
+    encoder = build_model(chunked_config.model).encoder
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in encoder.modules())
     faces = SynthFaces(split="train", n=4, size=64, seed=0)
     images_u8, labels = faces.tensors()
     torch.manual_seed(0)
