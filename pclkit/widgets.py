@@ -233,8 +233,10 @@ class PoseSwapExplorer:
             self.readout.value = "no ground truth for this dataset"
             return
         margin = state.psnr - state.psnr_vs_a
+        verdict = (f"<b>{margin:.2f} dB</b> closer to the truth than to A" if margin >= 0
+                   else f"<b>{-margin:.2f} dB</b> closer to A than to the truth")
         self.readout.value = (f"PSNR vs ground truth: <b>{state.psnr:.2f} dB</b>; vs face A as it is: "
-                              f"{state.psnr_vs_a:.2f} dB — <b>{margin:+.2f} dB</b> closer to the truth than to A")
+                              f"{state.psnr_vs_a:.2f} dB — {verdict}")
 
 
 class LiveLossPlot(TrainerCallback):
