@@ -327,6 +327,27 @@ def contrasting_pose_pairs(factors: Any, count: int, seed: int = 0) -> list[tupl
     return [(int(a), int(torch.argmax((yaw - yaw[a]).abs()))) for a in faces]
 
 
+def turning_pair(factors: Any, turn: float = 45.0, limit: float = 45.0, seed: int = 0,
+                 candidates: int = 512) -> tuple[int, int]:
+    """A pair (A, B) whose heads turn by about ``turn`` degrees of yaw, both within ±``limit``.
+
+    Out of ``candidates`` random pairs A != B (:func:`pclkit.swap.draw_swap_pairs`, as the swap-fidelity
+    protocol draws them), the one whose yaw turn |yaw_B - yaw_A| is nearest ``turn`` among those whose
+    two yaws lie within ±``limit`` (the near-frontal prior's well-covered range; the most extreme
+    pairs of :func:`contrasting_pose_pairs` sit in its tails, where the decoder has seen few faces).
+    A swap can only look different from face A where the head turns (the ``swap_margin_by_yaw_turn``
+    figure), so this is a pair where an explorer can show the method at work. Chosen by pose only.
+    """
+    yaw = factors.pose[:, 0]
+    a, b = draw_swap_pairs(len(yaw), candidates, torch.Generator().manual_seed(seed))
+    inside = (yaw[a].abs() <= limit) & (yaw[b].abs() <= limit)
+    if not bool(inside.any()):
+        raise ValueError(f"no pair of the {len(a)} drawn has both yaws within ±{limit}°")
+    distance = ((yaw[b] - yaw[a]).abs() - turn).abs().masked_fill(~inside, float("inf"))
+    best = int(distance.argmin())
+    return int(a[best]), int(b[best])
+
+
 def pose_swap_ground_truth_figure(model: nn.Module, dataset: Any, n_pairs: int = 8, seed: int = 0) -> Figure:
     """Face A, pose source B, D(F_f^A, F_p^B), the re-render of A at B's pose, and D(F_f^A, F_p^A).
 

@@ -87,8 +87,8 @@ class PoseSwapExplorer:
     at the interpolated head pose (:func:`ground_truth_swap`) with its PSNR and how
     much closer the reconstruction is to it than to face A as it is; for the flip it
     is approximate (a flip also mirrors light and hair). A swap can only differ from A
-    where the head turns: pairs far apart in yaw
-    (:func:`pclkit.figures.contrasting_pose_pairs`) show the most.
+    where the head turns: :func:`pclkit.figures.turning_pair` picks a pair that turns by
+    about 45°.
 
     ``explorer.widget`` is the UI; ``explorer.state`` the last :class:`SwapState`.
     Sliders that need a decoder pass use ``continuous_update=False``.

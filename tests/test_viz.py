@@ -497,3 +497,19 @@ def test_swap_margin_figure_draws_one_bar_per_model_and_bin(model, faces):
     left, right = fig.axes[:2]
     assert len(left.patches) == len(right.patches) == 2 * len(margins)  # two models x (bins + "all pairs")
     assert left.get_xticklabels()[-1].get_text().startswith("all pairs")
+
+
+def test_turning_pair_picks_the_turn_nearest_the_target_within_the_yaw_limit():
+    from types import SimpleNamespace
+
+    from pclkit.figures import turning_pair
+
+    yaw = torch.tensor([0.0, 44.0, -40.0, 80.0, 10.0, -5.0])
+    factors = SimpleNamespace(pose=torch.stack([yaw, torch.zeros(6), torch.zeros(6)], 1))
+    a, b = turning_pair(factors, turn=45.0, limit=45.0, candidates=64)
+    assert a != b and abs(yaw[a]) <= 45 and abs(yaw[b]) <= 45
+    turns = [abs(float(yaw[j] - yaw[i])) for i in range(6) for j in range(6)
+             if i != j and abs(yaw[i]) <= 45 and abs(yaw[j]) <= 45]
+    assert abs(abs(float(yaw[b] - yaw[a])) - 45.0) <= min(abs(t - 45.0) for t in turns) + 5.0
+    with pytest.raises(ValueError, match="within ±1"):
+        turning_pair(SimpleNamespace(pose=torch.tensor([[50.0, 0, 0], [60.0, 0, 0]])), limit=1.0)
