@@ -231,7 +231,8 @@ def bench_train(quick: bool = False) -> dict[str, Any]:
                 rates[variant] = result["img_per_s"]
                 cpu_rates[variant] = result["img_per_cpu_s"]
                 memory = result.get("peak_cuda_alloc_mib", result.get("peak_rss_mib"))
-                print(f"  {preset:9s} {method:6s} {variant:7s} batch {result['batch']:3d}: "
+                chunks = f", {result['encoder_chunks']} encoder chunks" if result["encoder_chunks"] > 1 else ""
+                print(f"  {preset:9s} {method:6s} {variant:7s} batch {result['batch']:3d}{chunks}: "
                       f"{result['img_per_s']:8.1f} img/s, {result['img_per_cpu_s']:7.1f} img/CPU-s "
                       f"({result['seconds_per_step']:.3f} s/step, {result['encoder_images_per_step']:.0f} "
                       f"encoder images)  peak {memory:,.0f} MiB", flush=True)

@@ -134,6 +134,7 @@ def benchmark_case(preset: str, overrides: list[str], steps: int = 3, warmup: in
     config = resolve_config(preset, overrides)
     device = select_device(config.runtime.device)
     result: dict[str, Any] = {"batch": config.optim.batch_size, "num_negatives": config.views.num_negatives,
+                              "encoder_chunks": config.runtime.encoder_chunks,
                               "threads": torch.get_num_threads(), "device": str(device)}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

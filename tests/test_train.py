@@ -519,6 +519,14 @@ def test_benchmark_step_times_the_real_training_step():
     assert result["cpu_seconds_per_step"] > 0
 
 
+def test_benchmark_case_reports_the_encoder_chunks_it_ran_with():
+    from pclkit.stepbench import benchmark_case
+
+    result = benchmark_case("smoke", ["optim.batch_size=8", "runtime.encoder_chunks=2"], steps=1, warmup=0)
+    assert result["encoder_chunks"] == 2 and result["batch"] == 8
+    assert result["peak_rss_mib"] >= result["rss_before_mib"] > 0
+
+
 def test_benchmark_step_counts_and_times_the_pros_student_and_teacher():
     from pclkit.stepbench import benchmark_step
 
