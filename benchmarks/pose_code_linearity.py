@@ -14,6 +14,10 @@ If ``knn`` or ``mlp`` reads far more than ``ridge`` from F_p, the code holds the
 neither does, the pose is not in it. The same for F_f: a feature meant to be pose-free should be
 pose-free to all three.
 
+``--target backdrop`` reads the backdrop's colour (the SynthFaces nuisance factors bg_r, bg_g, bg_b)
+instead of the pose: the swaps' largest single error is the backdrop colour, which the decoder can
+only take from F_f or F_p.
+
     python benchmarks/pose_code_linearity.py pretrained:pcl_synthfaces --json benchmarks/results/pose_code_linearity.json
 
 SynthFaces **validation** faces (identities disjoint from training and test; the split to use when a
@@ -36,14 +40,17 @@ from sklearn.preprocessing import StandardScaler
 
 from pclkit.checkpoint import load_model
 from pclkit.data.synthfaces import synthfaces_split
+from pclkit.data.synthfaces.factors import NUISANCE_NAMES
 from pclkit.features import extract_features
 
 ANGLES = ("yaw", "pitch", "roll")
+BACKDROP = ("bg_r", "bg_g", "bg_b")
 
 
 def pose_r2(fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray,
-            seed: int = 0) -> dict[str, dict[str, float]]:
-    """R² per angle and their mean, of each regressor fitted on (fit_x (N, D), fit_y (N, 3)) and scored on the rest."""
+            seed: int = 0, columns: tuple[str, ...] = ANGLES) -> dict[str, dict[str, float]]:
+    """R² per target column (by default the three angles) and their mean, of each regressor fitted on
+    (fit_x (N, D), fit_y (N, len(columns))) and scored on the rest."""
     scaler = StandardScaler().fit(fit_x)
     fit_x, score_x = scaler.transform(fit_x), scaler.transform(score_x)
     target = StandardScaler().fit(fit_y)  # the MLP fits standardised angles; R² is scale-free
@@ -55,8 +62,8 @@ def pose_r2(fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: 
     out = {}
     for name, regressor in regressors.items():
         predicted = target.inverse_transform(regressor.fit(fit_x, target.transform(fit_y)).predict(score_x))
-        scores = {angle: float(r2_score(score_y[:, i], predicted[:, i])) for i, angle in enumerate(ANGLES)}
-        scores["mean"] = float(np.mean([scores[angle] for angle in ANGLES]))
+        scores = {column: float(r2_score(score_y[:, i], predicted[:, i])) for i, column in enumerate(columns)}
+        scores["mean"] = float(np.mean([scores[column] for column in columns]))
         out[name] = scores
     return out
 
@@ -68,11 +75,17 @@ def main() -> None:
     parser.add_argument("--n-fit", type=int, default=3000)
     parser.add_argument("--n-score", type=int, default=1000)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--target", choices=("pose", "backdrop"), default="pose",
+                        help="what to read: head pose (yaw, pitch, roll) or the backdrop colour (bg_r, bg_g, bg_b)")
     args = parser.parse_args()
     names = tuple(args.features.split(","))
     faces = synthfaces_split("val", args.n_fit + args.n_score)
     images, labels = faces.tensors(progress=False)
-    pose = labels["pose"].numpy().astype(np.float64)  # (N, 3) degrees: yaw, pitch, roll
+    if args.target == "pose":
+        columns, target = ANGLES, labels["pose"].numpy().astype(np.float64)  # (N, 3) degrees
+    else:
+        columns = BACKDROP
+        target = faces.factors.nuisance[:, [NUISANCE_NAMES.index(name) for name in BACKDROP]].numpy().astype(np.float64)
     fit, score = slice(0, args.n_fit), slice(args.n_fit, args.n_fit + args.n_score)
     results: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     for source in args.sources:
@@ -82,14 +95,15 @@ def main() -> None:
         results[source] = {}
         for name in available:
             x = features[name].numpy().astype(np.float64)
-            results[source][name] = pose_r2(x[fit], pose[fit], x[score], pose[score])
+            results[source][name] = pose_r2(x[fit], target[fit], x[score], target[score], columns=columns)
             row = results[source][name]
             print(f"{source} {name}: " + "  ".join(
-                f"{kind} {row[kind]['mean']:.2f} (yaw {row[kind]['yaw']:.2f}, pitch {row[kind]['pitch']:.2f}, "
-                f"roll {row[kind]['roll']:.2f})" for kind in row))
+                f"{kind} {row[kind]['mean']:.2f} (" + ", ".join(f"{c} {row[kind][c]:.2f}" for c in columns) + ")"
+                for kind in row))
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"split": "val", "n_fit": args.n_fit, "n_score": args.n_score, "results": results}, handle, indent=1)
+            json.dump({"split": "val", "target": args.target, "n_fit": args.n_fit, "n_score": args.n_score,
+                       "results": results}, handle, indent=1)
 
 
 if __name__ == "__main__":
