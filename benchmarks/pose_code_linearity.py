@@ -47,7 +47,7 @@ ANGLES = ("yaw", "pitch", "roll")
 BACKDROP = ("bg_r", "bg_g", "bg_b")
 
 
-def pose_r2(fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray,
+def target_r2(fit_x: np.ndarray, fit_y: np.ndarray, score_x: np.ndarray, score_y: np.ndarray,
             seed: int = 0, columns: tuple[str, ...] = ANGLES) -> dict[str, dict[str, float]]:
     """R² per target column (by default the three angles) and their mean, of each regressor fitted on
     (fit_x (N, D), fit_y (N, len(columns))) and scored on the rest."""
@@ -95,7 +95,7 @@ def main() -> None:
         results[source] = {}
         for name in available:
             x = features[name].numpy().astype(np.float64)
-            results[source][name] = pose_r2(x[fit], target[fit], x[score], target[score], columns=columns)
+            results[source][name] = target_r2(x[fit], target[fit], x[score], target[score], columns=columns)
             row = results[source][name]
             print(f"{source} {name}: " + "  ".join(
                 f"{kind} {row[kind]['mean']:.2f} (" + ", ".join(f"{c} {row[kind][c]:.2f}" for c in columns) + ")"

@@ -117,7 +117,7 @@ fig
 # by how far the head turns between A and B. The dashed lines are the "does it learn" bars.
 
 # %%
-margins = {"PCL": figures.swap_margins(model, test, n_pairs=len(test), seed=SEED)}
+margins = figures.swap_margins({"PCL": model}, test, n_pairs=len(test), seed=SEED)
 fig = figures.swap_margin_figure(margins)
 save_figure(fig, "swap_margin_by_yaw_turn", FIGURES_DIR)
 fig

@@ -409,21 +409,31 @@ def pose_interpolation_figure(model: nn.Module, dataset: Any, pairs: Sequence[tu
 SWAP_MARGIN_BAR_DB, SWAP_PSNR_BAR_DB = 1.5, 20.0
 
 
-def swap_margins(model: nn.Module, dataset: Any, n_pairs: int = 512, seed: int = 0) -> dict[str, dict[str, float]]:
-    """:func:`pclkit.swap.margin_by_yaw_turn` of ``model`` on pairs A != B of a SynthFaces ``dataset``, plus
-    ``"all"``: every pair (the swap-fidelity protocol's mean, on these pairs)."""
+def swap_margins(models: Mapping[str, nn.Module], dataset: Any, n_pairs: int = 512,
+                 seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """Per label of ``models``: :func:`pclkit.swap.margin_by_yaw_turn` on the same pairs A != B of a
+    SynthFaces ``dataset``, with ``"all"`` (the protocol's mean, on these pairs). The pairs, their
+    images and the ground truth render(face A, pose B) are made once for every model."""
     from pclkit.data.synthfaces import Factors, render
 
     a, b = draw_swap_pairs(len(dataset), n_pairs, torch.Generator().manual_seed(seed))
     images_a, images_b = dataset_images(dataset, a.tolist()), dataset_images(dataset, b.tolist())
-    feats_a, feats_b = viz.encode(model, images_a), viz.encode(model, images_b)
-    (swapped,) = viz.decode_swaps(model, [(feats_a["F_f"], feats_b["F_p"])])
-    truth = render(Factors.combine(dataset.factors[a], dataset.factors[b]), size=images_a.shape[-1])
+    truth = render(Factors.combine(dataset.factors[a], dataset.factors[b]), size=images_a.shape[-1]).float()
     yaw_turn = (dataset.factors.pose[b, 0] - dataset.factors.pose[a, 0]).abs()  # (pairs,) degrees
-    swapped, truth, images_a = swapped.float().cpu(), truth.float(), images_a.float()
-    by_turn = margin_by_yaw_turn(swapped, truth, images_a, yaw_turn)
-    every = margin_by_yaw_turn(swapped, truth, images_a, yaw_turn, edges=(0.0, float("inf")))
-    return {**by_turn, "all": next(iter(every.values()))}
+    margins = {}
+    for label, model in models.items():
+        feats_a, feats_b = viz.encode(model, images_a), viz.encode(model, images_b)
+        (swapped,) = viz.decode_swaps(model, [(feats_a["F_f"], feats_b["F_p"])])
+        margins[label] = margin_by_yaw_turn(swapped.float().cpu(), truth, images_a.float(), yaw_turn, with_all=True)
+    return margins
+
+
+def _turn_label(key: str) -> str:
+    """Tick label of a :func:`~pclkit.swap.margin_by_yaw_turn` bin: ``"10-20"`` -> ``10–20°``, the last bin ``40+°``."""
+    if key == "all":
+        return "all pairs"
+    low, high = (float(edge) for edge in key.split("-"))
+    return f"{low:g}+°" if high >= 180 else f"{low:g}–{high:g}°"
 
 
 def swap_margin_figure(margins: Mapping[str, Mapping[str, Mapping[str, float]]]) -> Figure:
@@ -437,8 +447,6 @@ def swap_margin_figure(margins: Mapping[str, Mapping[str, Mapping[str, float]]])
     """
     labels = list(margins)
     groups = [key for key in margins[labels[0]] if key != "all"] + ["all"]
-    names = {key: ("all pairs" if key == "all" else
-                   f"{key.replace('-180', '+').replace('-', '–')}°") for key in groups}
     width = 0.8 / max(len(labels), 1)
     with paper_style():
         fig = Figure(figsize=figure_size("text", aspect=0.32), layout="constrained")
@@ -454,7 +462,7 @@ def swap_margin_figure(margins: Mapping[str, Mapping[str, Mapping[str, float]]])
                         va="bottom", fontsize="small", color="0.3")
             ax.set_xticks(np.arange(len(groups)))
             pairs = [margins[labels[0]].get(group, {}).get("pairs", 0) for group in groups]
-            ax.set_xticklabels([f"{names[g]}\n{n} pairs" for g, n in zip(groups, pairs)])
+            ax.set_xticklabels([f"{_turn_label(g)}\n{n} pairs" for g, n in zip(groups, pairs)])
             ax.set_xlabel("yaw turn |yaw$_B$ − yaw$_A$|")
             if panel == 0:
                 ax.set_ylabel(f"swap margin over face A ({unit})")
@@ -554,8 +562,8 @@ def make_all(runs: Sequence[str | Path], out: str | Path = "figures", *, n: int 
         written += _saved(pose_interpolation_figure(model, dataset, pairs), "pose_interpolation", out)
         # more pairs than the picture grids need: the bins' means are what this figure shows
         pairs_set = synthfaces("test", 1024, int(model.image_size), pose_limits=limits, pose_prior=prior)
-        margins = {label: swap_margins(m, pairs_set, n_pairs=1024, seed=seed)
-                   for label, m in models.items() if viz.has_decoder(m)}
+        with_decoder = {label: m for label, m in models.items() if viz.has_decoder(m)}
+        margins = swap_margins(with_decoder, pairs_set, n_pairs=1024, seed=seed)
         written += _saved(swap_margin_figure(margins), "swap_margin_by_yaw_turn", out)
     print(f"wrote {len(written)} files to {out}")
     return written

@@ -69,23 +69,28 @@ def draw_swap_pairs(n: int, count: int, generator: torch.Generator) -> tuple[Ten
 
 
 def margin_by_yaw_turn(swapped: Tensor, truth: Tensor, image_a: Tensor, yaw_turn: Tensor,
-                       edges: Sequence[float] = YAW_TURN_EDGES) -> dict[str, dict[str, float]]:
+                       edges: Sequence[float] = YAW_TURN_EDGES, with_all: bool = False) -> dict[str, dict[str, float]]:
     """The swap-fidelity margin split by how far the head turns between A and B.
 
     ``swapped`` D(F_f^A, F_p^B), ``truth`` render(face A, pose B) and ``image_a`` (B, 3, H, W) in [0, 1];
     ``yaw_turn`` (B,) |yaw_B - yaw_A| in degrees. Per bin ``"low-high"`` of ``edges`` that holds pairs:
     ``pairs``, ``psnr_swap`` (mean PSNR against the truth, dB) and ``margin_over_a`` (mean of PSNR
     against the truth minus PSNR against image A: how much closer the swap is to the truth than to
-    face A at its own pose). Where the head barely turns, the truth and image A are nearly the same
-    picture and no decoder can be closer to one than to the other.
+    face A at its own pose); with ``with_all`` also ``"all"``, every pair (the protocol's mean). Where
+    the head barely turns, the truth and image A are nearly the same picture and no decoder can be
+    closer to one than to the other.
     """
     from pclkit.image_metrics import psnr
 
-    psnr_swap, psnr_a = psnr(swapped, truth), psnr(swapped, image_a)  # (B,) each
-    bins = {}
-    for low, high in zip(edges[:-1], edges[1:]):
-        rows = (yaw_turn >= low) & (yaw_turn < high)
-        if rows.any():
-            bins[f"{low:g}-{high:g}"] = {"pairs": int(rows.sum()), "psnr_swap": float(psnr_swap[rows].mean()),
-                                         "margin_over_a": float((psnr_swap - psnr_a)[rows].mean())}
+    psnr_swap = psnr(swapped, truth)  # (B,)
+    margin = psnr_swap - psnr(swapped, image_a)  # (B,)
+
+    def scores(rows: Tensor) -> dict[str, float]:
+        return {"pairs": int(rows.sum()), "psnr_swap": float(psnr_swap[rows].mean()),
+                "margin_over_a": float(margin[rows].mean())}
+
+    bins = {f"{low:g}-{high:g}": scores(rows) for low, high in zip(edges[:-1], edges[1:])
+            if (rows := (yaw_turn >= low) & (yaw_turn < high)).any()}
+    if with_all:
+        bins["all"] = scores(torch.ones_like(yaw_turn, dtype=torch.bool))
     return bins

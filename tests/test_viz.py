@@ -491,7 +491,7 @@ def test_swap_margin_by_yaw_turn_bins_pairs_and_scores_their_margin_over_face_a(
 def test_swap_margin_figure_draws_one_bar_per_model_and_bin(model, faces):
     from pclkit import figures
 
-    margins = figures.swap_margins(model, faces, n_pairs=3, seed=0)
+    margins = figures.swap_margins({"PCL": model}, faces, n_pairs=3, seed=0)["PCL"]
     assert margins["all"]["pairs"] == 3 and sum(v["pairs"] for k, v in margins.items() if k != "all") == 3
     fig = figures.swap_margin_figure({"PCL": margins, "PCL'": margins})
     left, right = fig.axes[:2]

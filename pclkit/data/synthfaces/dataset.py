@@ -114,11 +114,7 @@ class SynthFaces(Dataset):
         if not -self.n <= i < self.n:
             raise IndexError(f"index {i} out of range for SynthFaces({self.split!r}) of length {self.n}")
         i = i % self.n
-        if self._cache is not None:
-            image = self._cache[0][i].float() / 255
-        else:
-            image = render(self.factors[i], self.size, supersample=self.supersample)[0]
-        return image, self.labels(i)
+        return self.images([i])[0], self.labels(i)
 
     def images(self, indices: Sequence[int] | Tensor) -> Tensor:
         """Items ``indices`` as float (len, 3, S, S) in [0, 1]: exactly ``self[i][0]`` for each, in one
