@@ -217,14 +217,15 @@ def test_zbuffer_depth_ties_paint_the_last_part_in_cast_order():
     assert (image[:, 0][painted] == 0).all() and (image[:, 2][painted] > 0).all()  # all blue
 
 
-def test_render_does_not_depend_on_the_batch_split_or_thread_count():
+@pytest.mark.parametrize("backend", ["torch", "auto"])
+def test_render_does_not_depend_on_the_batch_split_or_thread_count(backend):
     """Where parts touch, depths can tie exactly. Before ties were broken, such a pixel was written
     twice and which write stayed depended on the batch split and the threads (7 of 1,024 faces
     differed in a few pixels between chunks of 128 and 256)."""
     faces = sample_factors("train", 256, seed=0)
-    by_128 = render(faces, chunk=128, threads=2)
-    assert torch.equal(by_128, render(faces, chunk=256, threads=2))
-    assert torch.equal(by_128, render(faces, chunk=256, threads=1))
+    by_128 = render(faces, chunk=128, threads=2, backend=backend)
+    assert torch.equal(by_128, render(faces, chunk=256, threads=2, backend=backend))
+    assert torch.equal(by_128, render(faces, chunk=256, threads=1, backend=backend))
 
 
 def test_cast_group_hits_exactly_the_pixels_a_full_grid_finds():

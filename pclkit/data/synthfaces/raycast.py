@@ -107,6 +107,26 @@ def _gather(table: Tensor, index: Tensor) -> Tensor:
     return table.index_select(1, index)
 
 
+def part_geometry(group: PartGroup) -> Tensor:
+    """What the rays of every part need, (19, B*P) float: the products of the columns of
+    ``A = diag(1/r) R^T`` (a_x.d, a_y.d, a_x.a_x, a_x.a_y, a_y.a_y, d.d), the centre (3), the columns
+    a_x, d, a_y (3 each) and the silhouette's half-height ``sqrt((R diag(r^2) R^T)_yy)``.
+
+    Shared by :func:`_scanlines` and the fused kernel (:mod:`pclkit.data.synthfaces.fused`), so both
+    start from the same rounded values.
+    """
+    b, p = group.center.shape[:2]
+    rot, radii, center = group.rotation, group.radii, group.center
+    half_height = (rot[..., 1, :] ** 2 * radii**2).sum(-1).sqrt()  # (B,P)
+    a = (rot.transpose(-1, -2) / radii[..., :, None]).reshape(b * p, 3, 3)
+    a_x, a_y, d = a[..., 0], a[..., 1], a[..., 2]  # (BP,3)
+    products = torch.stack(
+        [(a_x * d).sum(-1), (a_y * d).sum(-1), (a_x * a_x).sum(-1), (a_x * a_y).sum(-1), (a_y * a_y).sum(-1),
+         (d * d).sum(-1)], 0
+    )
+    return torch.cat([products, center.reshape(b * p, 3).T, a_x.T, d.T, a_y.T, half_height.reshape(1, b * p)], 0)
+
+
 @dataclass
 class _Scanlines:
     """Per image row of each part (R rows): where its silhouette lies and what its rays need.
@@ -134,23 +154,16 @@ def _scanlines(group: PartGroup, image_size: int) -> _Scanlines:
     """
     b, p = group.center.shape[:2]
     s, h = image_size, 2.0 / image_size
-    rot, radii, center = group.rotation, group.radii, group.center
-    half_height = (rot[..., 1, :] ** 2 * radii**2).sum(-1).sqrt()  # (B,P)
-    row0 = torch.ceil((1 - center[..., 1] - half_height) / h - 0.5).clamp(0, s)
-    row1 = torch.floor((1 - center[..., 1] + half_height) / h - 0.5).clamp(-1, s - 1)
+    per_part = part_geometry(group)
+    half_height = per_part[18].view(b, p)
+    row0 = torch.ceil((1 - group.center[..., 1] - half_height) / h - 0.5).clamp(0, s)
+    row1 = torch.floor((1 - group.center[..., 1] + half_height) / h - 0.5).clamp(-1, s - 1)
     height = (row1 - row0 + 1).clamp_min(0).long()
     if group.enabled is not None:
         height = height * group.enabled
     part, offset = _ragged(height.reshape(-1))  # one entry per (part, row)
     row = row0.long().reshape(-1).index_select(0, part) + offset
 
-    a = (group.rotation.transpose(-1, -2) / radii[..., :, None]).reshape(b * p, 3, 3)
-    a_x, a_y, d = a[..., 0], a[..., 1], a[..., 2]  # (BP,3)
-    d_d = (d * d).sum(-1)
-    per_part = torch.stack(
-        [(a_x * d).sum(-1), (a_y * d).sum(-1), (a_x * a_x).sum(-1), (a_x * a_y).sum(-1), (a_y * a_y).sum(-1), d_d], 0
-    )
-    per_part = torch.cat([per_part, center.reshape(b * p, 3).T, a_x.T, d.T, a_y.T], 0)  # (21, BP)
     x_d, y_d, x_x, x_y, y_y, d_d, cx, cy, cz = _gather(per_part[:9], part)
     uy = 1 - (row + 0.5) * h - cy
     beta = y_d * uy
@@ -164,7 +177,7 @@ def _scanlines(group: PartGroup, image_size: int) -> _Scanlines:
     width = (col1 - col0 + 1).clamp_min(0).long()
     pixel0 = torch.div(part, p, rounding_mode="floor") * (s * s) + row * s + col0.long()
     ux0 = (col0 + 0.5) * h - 1 - cx
-    vectors = _gather(per_part[9:], part)  # a_x (3), d (3), a_y (3)
+    vectors = _gather(per_part[9:18], part)  # a_x (3), d (3), a_y (3)
     table = torch.cat([torch.stack([ux0, a2, a1, a0, x_d, beta, 1 / d_d, cz]), vectors[:6], vectors[6:] * uy], 0)
     return _Scanlines(part, pixel0, width, table)
 
@@ -249,24 +262,38 @@ def cast_group(group: PartGroup, image_size: int) -> Hits | None:
     return Hits(part, pixel, flat(cz + t), flat(q), None if inside is None else flat(inside))
 
 
-def shade(group: PartGroup, hits: Hits, light: Lighting) -> Tensor:
-    """Colour (3, K) of the hits: albedo (or texture) x (Lambert + ambient), plus a Blinn-Phong highlight.
+def has_highlight(group: PartGroup) -> bool:
+    """Whether any part of the group has a Blinn-Phong highlight."""
+    return bool((torch.as_tensor(group.specular) > 0).any())
 
-    The outward normal is ``n = R diag(1/r) q``, so ``n.l = (diag(1/r) R^T l).q`` and
-    ``|n| = |diag(1/r) q|``: no normal is formed in camera space.
+
+def shading_table(group: PartGroup, light: Lighting) -> Tensor:
+    """Per part what shading needs, (B*P, 11) or, with a highlight, (B*P, 15) float: the light
+    direction in the part's frame scaled by 1/r (3), 1/r (3), the albedo (3), the image's diffuse and
+    ambient intensities, then the half vector in the part's frame scaled by 1/r (3) and the highlight
+    strength. Shared by :func:`shade` and the fused kernel (:mod:`pclkit.data.synthfaces.fused`).
     """
     b, p = group.center.shape[:2]
     inv_r = 1.0 / group.radii
     to_local = group.rotation.transpose(-1, -2)  # (B,P,3,3)
     per_image = torch.stack([light.diffuse, light.ambient], -1)[:, None, :].expand(b, p, 2)
     columns = [(to_local @ light.direction[:, None, :, None])[..., 0] * inv_r, inv_r, group.albedo, per_image]
-    has_specular = bool((torch.as_tensor(group.specular) > 0).any())
-    if has_specular:
+    if has_highlight(group):
         half = light.direction + torch.tensor([0.0, 0.0, 1.0], device=inv_r.device)
         half = half / half.norm(dim=-1, keepdim=True)
         strength = torch.as_tensor(group.specular, dtype=inv_r.dtype, device=inv_r.device).expand(b, p)
         columns += [(to_local @ half[:, None, :, None])[..., 0] * inv_r, strength[..., None]]
-    per_ray = _gather(torch.cat(columns, -1).reshape(b * p, -1).T.contiguous(), hits.part)
+    return torch.cat(columns, -1).reshape(b * p, -1)
+
+
+def shade(group: PartGroup, hits: Hits, light: Lighting) -> Tensor:
+    """Colour (3, K) of the hits: albedo (or texture) x (Lambert + ambient), plus a Blinn-Phong highlight.
+
+    The outward normal is ``n = R diag(1/r) q``, so ``n.l = (diag(1/r) R^T l).q`` and
+    ``|n| = |diag(1/r) q|``: no normal is formed in camera space.
+    """
+    has_specular = has_highlight(group)
+    per_ray = _gather(shading_table(group, light).T.contiguous(), hits.part)
     diffuse, ambient = per_ray[9], per_ray[10]
     q = hits.q
     inv_norm = (q * per_ray[3:6]).square_().sum(0).clamp_min_(1e-12).rsqrt_()
