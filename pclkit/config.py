@@ -199,6 +199,9 @@ class LossConfig:
     #: L_cyc's second encoder pass: ``trained`` (its gradient reaches the encoder too) or ``frozen``
     #: (eval mode, no parameter gradient: a fixed judge of the decoder's swaps)
     cycle_encoder: Literal["trained", "frozen"] = "trained"
+    #: L_cyc's decoder: ``trained`` (the gradient reaches it through the swaps) or ``detached`` (the
+    #: swaps are fixed pictures the encoder must read back: cross-identity positives)
+    cycle_decoder: Literal["trained", "detached"] = "trained"
     #: weight of L_adv, this project's option (0 = off, the paper): an MLP reads the standardised F_p
     #: from F_f and the face branch is trained against it (pclkit.losses.pose_adversary; needs
     #: model.pose_adversary_hidden > 0)

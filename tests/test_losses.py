@@ -581,6 +581,27 @@ def test_swap_cycle_trains_decoder_and_encoder_but_not_towards_the_swap():
         swap_cycle(face[:1], pose[:1], lambda f, p: f, lambda x: (x, x))
 
 
+def test_swap_cycle_with_a_detached_decoder_trains_only_the_encoder_on_fixed_swaps():
+    from pclkit.losses import swap_cycle
+
+    g = torch.Generator().manual_seed(5)
+    face = torch.randn(6, 4, generator=g, requires_grad=True)
+    pose = torch.randn(6, 2, generator=g, requires_grad=True)
+    decoder, encoder = torch.nn.Linear(6, 12), torch.nn.Linear(12, 6)
+
+    def decode(f, p):
+        return decoder(torch.cat([f, p], 1))[:, :, None, None]
+
+    def encode(x):
+        return encoder(x.flatten(1))[:, :4], encoder(x.flatten(1))[:, 4:]
+
+    detached = swap_cycle(face, pose, decode, encode, train_decoder=False)
+    detached.backward()
+    assert decoder.weight.grad is None and face.grad is None and pose.grad is None  # fixed pictures
+    assert encoder.weight.grad.abs().sum() > 0  # that the encoder learns to read back
+    torch.testing.assert_close(detached, swap_cycle(face, pose, decode, encode))  # same value either way
+
+
 def test_grad_reverse_is_the_identity_forward_and_flips_the_gradient():
     from pclkit.losses import grad_reverse
 

@@ -109,6 +109,19 @@ def test_the_swap_cycle_option_adds_its_term_with_its_weight():
         resolve_config("smoke", {"loss.cycle_weight": -1.0})
 
 
+def test_a_detached_cycle_decoder_sends_l_cyc_to_the_encoder_only():
+    config = resolve_config("smoke", {"model.width": 4, "model.image_size": 32, "loss.cycle_weight": 1.0,
+                                      "loss.cycle_decoder": "detached"})
+    torch.manual_seed(0)
+    model, method = build_model(config.model), get_method("pcl")(config)
+    generator = torch.Generator().manual_seed(0)
+    views = ViewBuilder(config).build(torch.rand(4, 3, 32, 32, generator=generator), generator,
+                                      method.steps()[0].view_parts)
+    method.compute_terms(model, views, generator)["cyc"].backward()
+    assert all(param.grad is None or param.grad.abs().sum() == 0 for param in model.decoder.parameters())
+    assert any(param.grad is not None and param.grad.abs().sum() > 0 for param in model.encoder.parameters())
+
+
 def test_the_predictability_option_adds_its_term_with_its_weight():
     method = get_method("pcl")(resolve_config("smoke", {"loss.predictability_weight": 2.0}))
     assert method.terms() == ("dis", "orth", "pose", "face", "pred")
@@ -158,6 +171,7 @@ def test_the_pose_adversary_option_needs_its_head_and_adds_its_term():
     # this project's options: a narrow pose code, L_inv on F_f, L_cyc
     ("pcl", {"model.pose_dim": 3, "model.decoder_fusion": "concat", "loss.face_invariance_weight": 1.0}),
     ("pcl", {"loss.cycle_weight": 0.5, "loss.dis_terms": "swaps"}),
+    ("pcl", {"loss.cycle_weight": 0.5, "loss.cycle_decoder": "detached"}),
     ("pcl", {"loss.adversary_weight": 1.0, "model.pose_adversary_hidden": 8}),
     ("pcl", {"loss.predictability_weight": 2.0}),
     ("pcl", {"loss.predictability_weight": 2.0, "loss.predictability_memory": 2}),
@@ -221,6 +235,8 @@ def test_a_frozen_cycle_encoder_judges_without_learning_or_updating_statistics()
     assert model.encoder.training and all(param.requires_grad for param in model.parameters())  # restored
     with pytest.raises(ConfigError, match="cycle_encoder"):
         resolve_config("smoke", {"loss.cycle_encoder": "sometimes"})
+    with pytest.raises(ConfigError, match="cycle_decoder"):
+        resolve_config("smoke", {"loss.cycle_decoder": "frozen"})
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,11 @@ L_inv the centred cosine of :func:`pclkit.losses.branch_invariance`. A swap that
 B's appearance in its face, or A's head pose, costs; the gradient reaches the decoder
 (through x) and the encoder (through x and E). One extra decode and one extra encoder
 pass of B images per step.
+
+With ``train_decoder=False`` the swaps are decoded without a gradient: x is a fixed picture
+of face A at pose B that the encoder must read as (F_f^A, F_p^B) -- a cross-identity pose
+positive made by the decoder, which can no longer hide the codes in noise patterns for the
+encoder to read (what the trained form did; docs/results/recipe_search.md, lever 5).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ def swap_cycle(
     pose: Tensor,
     decoder: Callable[[Tensor, Tensor], Tensor],
     encoder: Callable[[Tensor], tuple[Tensor, Tensor]],
+    train_decoder: bool = True,
 ) -> Tensor:
     """L_cyc of a batch (module docstring).
 
@@ -41,6 +47,8 @@ def swap_cycle(
         pose: (B, D_p) pose features F_p of the same images.
         decoder: (F_f (N, D), F_p (N, D_p)) -> images (N, 3, H, W), e.g. ``PCLModel.decode``.
         encoder: images (N, 3, H, W) -> (F_f (N, D), F_p (N, D_p)).
+        train_decoder: False decodes the swaps under ``torch.no_grad`` (no gradient reaches the
+            decoder or, through it, the first encoder pass).
 
     Returns:
         float32 scalar in [0, 4].
@@ -58,5 +66,10 @@ def swap_cycle(
         raise ValueError(f"face and pose need the same batch of >= 2 images, got {face.shape[0]} and {pose.shape[0]}")
     partner = torch.roll(torch.arange(face.shape[0], device=face.device), 1)  # image i takes the pose of i - 1
     partner_pose = pose.index_select(0, partner)
-    face_again, pose_again = encoder(decoder(face, partner_pose))
+    if train_decoder:
+        swaps = decoder(face, partner_pose)
+    else:
+        with torch.no_grad():
+            swaps = decoder(face.detach(), partner_pose.detach())
+    face_again, pose_again = encoder(swaps)
     return branch_invariance(face_again, face.detach()) + branch_invariance(pose_again, partner_pose.detach())

@@ -284,7 +284,8 @@ class PCL(Method):
             if memory is not None:
                 memory.push(both_face, both_pose)
         if "cyc" in terms:
-            out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images))
+            out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images),
+                                    train_decoder=loss.cycle_decoder == "trained")
         return out
 
     def _branches(self, model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:

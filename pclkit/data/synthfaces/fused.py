@@ -86,38 +86,31 @@ def fusable(groups: list[PartGroup]) -> bool:
     return True
 
 
-def _pack_params(group: PartGroup) -> Tensor:
-    """(B, P, N_PARAMS) float32: the clip rule's parameters from slot 0, then the texture rule's."""
+def _rule_columns(group: PartGroup, rule) -> list[Tensor]:
+    """The parameters ``rule`` reads, each (B, P, 1) or, for a colour, (B, P, 3)."""
     b, p = group.center.shape[:2]
-    columns: list[Tensor] = []
-    for rule in (group.clip, group.texture):
-        if rule is None:
-            continue
-        for name in RULES[rule][1]:
-            if name in group.part_params:
-                columns.append(group.part_params[name].float()[..., None])  # (B,P,1)
-            else:
-                value = group.params[name].float()  # (B,) or (B, k)
-                value = value[:, None] if value.dim() == 1 else value
-                columns.append(value[:, None, :].expand(b, p, value.shape[1]))
-    packed = torch.zeros(b, p, N_PARAMS)
-    if columns:
-        values = torch.cat(columns, -1)
+    columns = []
+    for name in RULES[rule][1] if rule is not None else ():
+        if name in group.part_params:
+            columns.append(group.part_params[name].float()[..., None])
+        else:
+            value = group.params[name].float()  # (B,) or (B, k)
+            value = value[:, None] if value.dim() == 1 else value
+            columns.append(value[:, None, :].expand(b, p, value.shape[1]))
+    return columns
+
+
+def _pack_params(group: PartGroup) -> tuple[Tensor, int]:
+    """(B, P, N_PARAMS) float32: the clip rule's parameters from slot 0, then the texture rule's;
+    and the texture rule's first slot."""
+    clip, texture = _rule_columns(group, group.clip), _rule_columns(group, group.texture)
+    packed = torch.zeros(*group.center.shape[:2], N_PARAMS)
+    if clip or texture:
+        values = torch.cat(clip + texture, -1)
         if values.shape[-1] > N_PARAMS:
             raise ValueError(f"part {group.name!r}: its rules need {values.shape[-1]} parameters, at most {N_PARAMS}")
         packed[..., : values.shape[-1]] = values
-    return packed
-
-
-def _clip_offset(group: PartGroup) -> int:
-    """First slot of the texture rule's parameters (after the clip rule's)."""
-    if group.clip is None:
-        return 0
-    total = 0
-    for name in RULES[group.clip][1]:
-        value = group.part_params.get(name)
-        total += 1 if value is not None else (1 if group.params[name].dim() == 1 else group.params[name].shape[1])
-    return total
+    return packed, sum(column.shape[-1] for column in clip)
 
 
 def composite_fused(
@@ -143,8 +136,9 @@ def composite_fused(
             raise ValueError(f"image size {s} is not divisible by {factor}")
     if tuple(backdrop.shape) != (b, 3, s, 1):
         raise ValueError(f"the fused renderer needs a backdrop of shape {(b, 3, s, 1)}, got {tuple(backdrop.shape)}")
-    if not fusable(groups):
-        raise ValueError("the fused renderer needs CPU float32 parts whose rules all have twins (fused.RULES)")
+    if not groups or not fusable(groups):
+        raise ValueError("the fused renderer needs one or more groups of CPU float32 parts whose rules all "
+                         "have twins (fused.RULES)")
     geometry, shading, params, enabled, table, shininess = [], [], [], [], [], []
     first = 0
     for group in groups:
@@ -152,12 +146,13 @@ def composite_fused(
         geometry.append(part_geometry(group).T.reshape(b, p, N_GEOMETRY))
         shade = shading_table(group, light).reshape(b, p, -1)
         shading.append(torch.nn.functional.pad(shade, (0, N_SHADING - shade.shape[-1])))
-        params.append(_pack_params(group))
+        packed, texture_first = _pack_params(group)
+        params.append(packed)
         enabled.append(torch.ones(b, p, dtype=torch.bool) if group.enabled is None else group.enabled.bool())
         clip = 0 if group.clip is None else RULES[group.clip][0]
         texture = 0 if group.texture is None else RULES[group.texture][0]
         coarse = int(group.coarse and coarse_factor > 1)
-        table.append([first, p, clip, texture, _clip_offset(group), int(group.back_faces), coarse,
+        table.append([first, p, clip, texture, texture_first, int(group.back_faces), coarse,
                       int(has_highlight(group))])
         shininess.append(group.shininess)
         first += p
