@@ -202,6 +202,8 @@ class LossConfig:
     #: L_cyc's decoder: ``trained`` (the gradient reaches it through the swaps) or ``detached`` (the
     #: swaps are fixed pictures the encoder must read back: cross-identity positives)
     cycle_decoder: Literal["trained", "detached"] = "trained"
+    #: what L_cyc reads back from a swap: ``both`` F_f^A and F_p^B, or ``pose`` F_p^B alone
+    cycle_parts: Literal["both", "pose"] = "both"
     #: weight of L_adv, this project's option (0 = off, the paper): an MLP reads the standardised F_p
     #: from F_f and the face branch is trained against it (pclkit.losses.pose_adversary; needs
     #: model.pose_adversary_hidden > 0)

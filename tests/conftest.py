@@ -20,6 +20,15 @@ def cmu_root() -> Path:
     return CMU_ROOT
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Small renders are overhead-bound; on a shared 2-core box, 2 threads mostly wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_torch():
     torch.manual_seed(0)

@@ -600,6 +600,11 @@ def test_swap_cycle_with_a_detached_decoder_trains_only_the_encoder_on_fixed_swa
     assert decoder.weight.grad is None and face.grad is None and pose.grad is None  # fixed pictures
     assert encoder.weight.grad.abs().sum() > 0  # that the encoder learns to read back
     torch.testing.assert_close(detached, swap_cycle(face, pose, decode, encode))  # same value either way
+    from pclkit.losses import branch_invariance
+
+    face_again, pose_again = encode(decode(face, pose[[5, 0, 1, 2, 3, 4]]))
+    torch.testing.assert_close(swap_cycle(face, pose, decode, encode, face_term=False),
+                               branch_invariance(pose_again, pose.detach()[[5, 0, 1, 2, 3, 4]]))  # F_p^B alone
 
 
 def test_grad_reverse_is_the_identity_forward_and_flips_the_gradient():

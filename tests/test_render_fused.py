@@ -10,15 +10,8 @@ from pclkit.data.synthfaces import renderer as renderer_module
 from pclkit.data.synthfaces.fused import available, composite_fused, fusable
 from pclkit.data.synthfaces.raycast import Lighting, PartGroup, cast_group, composite
 
-pytestmark = pytest.mark.skipif(not available(), reason="numba is not installed")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.skipif(not available(), reason="numba is not installed"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.mark.parametrize(

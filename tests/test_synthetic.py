@@ -29,14 +29,7 @@ from pclkit.data.synthfaces import (
 from pclkit.data.synthfaces.layout import rot_x, rot_y, rot_z
 from pclkit.data.synthfaces.raycast import Lighting, PartGroup, cast_group, composite
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small renders are overhead-bound; on a shared 2-core box, 2 threads mostly wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

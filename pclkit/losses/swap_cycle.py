@@ -39,6 +39,7 @@ def swap_cycle(
     decoder: Callable[[Tensor, Tensor], Tensor],
     encoder: Callable[[Tensor], tuple[Tensor, Tensor]],
     train_decoder: bool = True,
+    face_term: bool = True,
 ) -> Tensor:
     """L_cyc of a batch (module docstring).
 
@@ -49,9 +50,10 @@ def swap_cycle(
         encoder: images (N, 3, H, W) -> (F_f (N, D), F_p (N, D_p)).
         train_decoder: False decodes the swaps under ``torch.no_grad`` (no gradient reaches the
             decoder or, through it, the first encoder pass).
+        face_term: False drops L_inv(F_f', sg(F_f)): only the pose must be read back.
 
     Returns:
-        float32 scalar in [0, 4].
+        float32 scalar in [0, 4] ([0, 2] without the face term).
 
     Example:
         >>> import torch
@@ -72,4 +74,5 @@ def swap_cycle(
         with torch.no_grad():
             swaps = decoder(face.detach(), partner_pose.detach())
     face_again, pose_again = encoder(swaps)
-    return branch_invariance(face_again, face.detach()) + branch_invariance(pose_again, partner_pose.detach())
+    pose_loss = branch_invariance(pose_again, partner_pose.detach())
+    return branch_invariance(face_again, face.detach()) + pose_loss if face_term else pose_loss

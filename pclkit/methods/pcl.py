@@ -285,7 +285,8 @@ class PCL(Method):
                 memory.push(both_face, both_pose)
         if "cyc" in terms:
             out["cyc"] = swap_cycle(face, pose, model.decode, lambda images: self._branches(model, images),
-                                    train_decoder=loss.cycle_decoder == "trained")
+                                    train_decoder=loss.cycle_decoder == "trained",
+                                    face_term=loss.cycle_parts == "both")
         return out
 
     def _branches(self, model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:
