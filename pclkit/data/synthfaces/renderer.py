@@ -59,7 +59,7 @@ def render(
     Deterministic: the same factors give the same image in any batch.
 
     ``backend``: ``"torch"`` casts each group of parts with batched tensor operations (any device);
-    ``"fused"`` runs the same steps as one loop per face compiled by numba (CPU only; ~5-10x faster
+    ``"fused"`` runs the same steps as one loop per face compiled by numba (CPU only; ~2.5x faster
     on 2 cores, the same pixels to float rounding, ``docs/results/renderer_speed.md``; the first
     call in a fresh checkout compiles for ~10 s, later ones load numba's cache);
     ``"auto"`` (default) uses ``fused`` on CPU when numba is installed, else ``torch``.
