@@ -19,7 +19,8 @@ pass of B images per step.
 With ``train_decoder=False`` the swaps are decoded without a gradient: x is a fixed picture
 of face A at pose B that the encoder must read as (F_f^A, F_p^B) -- a cross-identity pose
 positive made by the decoder, which can no longer hide the codes in noise patterns for the
-encoder to read (what the trained form did; docs/results/recipe_search.md, lever 5).
+encoder to read (what the trained form did; docs/results/recipe_search.md, lever 5). The
+decoder runs in its current mode, so in training its BatchNorm statistics also see these swaps.
 """
 
 from __future__ import annotations
