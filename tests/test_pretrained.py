@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -291,6 +292,10 @@ def test_the_package_ships_its_weights_folder(monkeypatch):
         assert entry["name"] == name and entry["bytes"] <= pt.MAX_BYTES
         assert pt.weights_file(name).stat().st_size == entry["bytes"]
         assert {"command", "config", "metrics", "sha256", "dtype", "created"} <= set(entry)
+    # the folder's README lists each shipped file with the first 12 hex digits of its SHA-256
+    rows = [line.split("|") for line in (folder / "README.md").read_text().splitlines() if line.startswith("| `")]
+    listed = {cells[1].strip(" `"): cells[-2].strip() for cells in rows if re.fullmatch(r"[0-9a-f]{12}", cells[-2].strip())}
+    assert listed == {name: entry["sha256"][:12] for name, entry in manifest["models"].items()}
     package_data = next(line for line in (REPO / "pyproject.toml").read_text().splitlines() if line.startswith("pclkit = ["))
     assert '"weights/*.pt"' in package_data and '"weights/manifest.json"' in package_data
     if shutil.which("git") and (REPO / ".git").exists():
