@@ -293,8 +293,9 @@ def test_the_package_ships_its_weights_folder(monkeypatch):
         assert pt.weights_file(name).stat().st_size == entry["bytes"]
         assert {"command", "config", "metrics", "sha256", "dtype", "created"} <= set(entry)
     # the folder's README lists each shipped file with the first 12 hex digits of its SHA-256
-    rows = [line.split("|") for line in (folder / "README.md").read_text().splitlines() if line.startswith("| `")]
-    listed = {cells[1].strip(" `"): cells[-2].strip() for cells in rows if re.fullmatch(r"[0-9a-f]{12}", cells[-2].strip())}
+    rows = [[cell.strip(" `") for cell in line.split("|")]
+            for line in (folder / "README.md").read_text().splitlines() if line.startswith("| `")]
+    listed = {cells[1]: cells[-2] for cells in rows if re.fullmatch(r"[0-9a-f]{12}", cells[-2])}
     assert listed == {name: entry["sha256"][:12] for name, entry in manifest["models"].items()}
     package_data = next(line for line in (REPO / "pyproject.toml").read_text().splitlines() if line.startswith("pclkit = ["))
     assert '"weights/*.pt"' in package_data and '"weights/manifest.json"' in package_data
